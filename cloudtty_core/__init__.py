@@ -1,0 +1,1 @@
+"""cloudtty-core: the CloudShell model, state machine, planner and plugin system."""
