@@ -1,0 +1,105 @@
+"""CloudShellStatus and its conditions (Kubernetes conventions)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from cloudtty_core.model.fields import meta, upstream
+from cloudtty_core.phases import Event, IllegalTransition, Phase, transition
+
+CONDITION_STATUSES = ("True", "False", "Unknown")
+
+
+@attrs.frozen
+class Condition:
+    """One aspect of the shell's state, as in ``metav1.Condition``."""
+
+    type: str = attrs.field(
+        metadata=meta(
+            "Condition type in CamelCase, e.g. `Ready`.", required=True, rule="condition-type"
+        )
+    )
+    status: str = attrs.field(
+        metadata=meta("`True`, `False` or `Unknown`.", required=True, enum=CONDITION_STATUSES)
+    )
+    reason: str = attrs.field(default="", metadata=meta("Machine-readable CamelCase reason."))
+    message: str = attrs.field(default="", metadata=meta("Human-readable detail."))
+    last_transition_time: datetime | None = attrs.field(
+        default=None, metadata=meta("When status last changed.")
+    )
+    observed_generation: int | None = attrs.field(
+        default=None,
+        metadata=meta("metadata.generation the condition was computed from.", minimum=0),
+    )
+
+
+@attrs.frozen
+class CloudShellStatus:
+    """What the operator observed and did. Never holds a secret (tokens live in Secrets)."""
+
+    phase: Phase | None = attrs.field(
+        default=None, metadata=upstream("Pending, Provisioning, Ready, Completed or Failed.")
+    )
+    access_url: str | None = attrs.field(
+        default=None, metadata=upstream("URL of the terminal (without credentials).")
+    )
+    last_schedule_time: datetime | None = attrs.field(
+        default=None, metadata=upstream("When the terminal pod was bound to the shell.")
+    )
+    expires_at: datetime | None = attrs.field(
+        default=None, metadata=meta("When the ttl ends the shell.")
+    )
+    observed_generation: int | None = attrs.field(
+        default=None, metadata=meta("metadata.generation this status reflects.", minimum=0)
+    )
+    conditions: tuple[Condition, ...] = attrs.field(
+        default=(), metadata=meta("Conditions (Kubernetes convention).")
+    )
+    worker: str | None = attrs.field(
+        default=None, metadata=meta("Name of the terminal pod bound to the shell.")
+    )
+    kubeconfig_secret: str | None = attrs.field(
+        default=None, metadata=meta("Secret holding the kubeconfig the terminal uses.")
+    )
+    access_secret: str | None = attrs.field(
+        default=None,
+        metadata=meta("Secret holding the full login URL when auth puts a token in it."),
+    )
+
+    def after(self, event: Event, *, access_url: str | None = None) -> CloudShellStatus:
+        """This status after ``event``: the new phase and the access URL that goes with it.
+
+        Entering or staying in Ready needs a URL (``access_url`` or the current one); leaving
+        Ready for any other phase clears it. Raises :class:`IllegalTransition` otherwise.
+        """
+        phase = transition(self.phase, event)
+        if phase is Phase.READY:
+            url = access_url or self.access_url
+            if not url:
+                raise IllegalTransition(
+                    self.phase or Phase.PENDING, event, "Ready needs an access URL"
+                )
+            return attrs.evolve(self, phase=phase, access_url=url)
+        if phase.terminal and phase is self.phase:
+            return self
+        return attrs.evolve(self, phase=phase, access_url=None)
+
+    def condition(self, type_: str) -> Condition | None:
+        """The condition of that type, if any."""
+        return next((c for c in self.conditions if c.type == type_), None)
+
+    def with_condition(self, condition: Condition) -> CloudShellStatus:
+        """This status with ``condition`` set; lastTransitionTime kept when status is unchanged.
+
+        Mirrors ``meta.SetStatusCondition``: the condition replaces the one of the same type.
+        """
+        old = self.condition(condition.type)
+        if old is not None and old.status == condition.status:
+            condition = attrs.evolve(condition, last_transition_time=old.last_transition_time)
+        if old is None:
+            conditions = (*self.conditions, condition)
+        else:
+            conditions = tuple(condition if c.type == old.type else c for c in self.conditions)
+        return attrs.evolve(self, conditions=conditions)
