@@ -83,7 +83,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return _plain(503, "waiting for a session")
     base = config.base_path
     if path == base.rstrip("/") and base != "/":
-        return web.HTTPPermanentRedirect(location=str(request.rel_url.with_path(base)))
+        return web.Response(status=308, headers={"Location": str(request.rel_url.with_path(base))})
     if not path.startswith(base):
         return _plain(404, "not found")
     rest = path[len(base) :]

@@ -130,7 +130,7 @@ class Authenticator:
                 headers={"Refresh": f"0; url={target}"},
             )
         else:
-            response = web.HTTPSeeOther(location=target)
+            response = web.Response(status=303, headers={"Location": target})
         response.set_cookie(
             TOKEN_COOKIE,
             token,
