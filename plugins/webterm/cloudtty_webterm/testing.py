@@ -24,7 +24,7 @@ from cloudtty_webterm.config import ServerConfig
 from cloudtty_webterm.runner import Listener, Running, listening
 from cloudtty_webterm.server import TerminalServer
 
-_LISTENING = re.compile(r"listening on (\S+)")
+_LISTENING = re.compile(r"listening on (https?://[^/\s]+)")
 
 
 @contextlib.asynccontextmanager
