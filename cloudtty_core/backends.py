@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
+from .model import Manifest
+
 if TYPE_CHECKING:
     from .model import CloudShell
 
@@ -59,10 +61,6 @@ __all__ = [
     "shell_command",
     "worker_service",
 ]
-
-Manifest = dict[str, Any]
-"""A Kubernetes object as the API returns and accepts it: a JSON-like dict."""
-
 
 # --------------------------------------------------------------------------------------------
 # References and names
@@ -384,10 +382,15 @@ class ExposureRequest:
 
 @attrs.frozen
 class Waiting:
-    """Why something cannot be ready yet: ``reason`` is CamelCase (a condition reason)."""
+    """Why something cannot be ready yet: ``reason`` is CamelCase (a condition reason).
+
+    ``transient`` marks states that resolve by themselves in a moment (a port being allocated,
+    a load balancer being provisioned): they show in the condition but record no Warning event.
+    """
 
     reason: str
     message: str
+    transient: bool = False
 
 
 @attrs.frozen

@@ -1,0 +1,121 @@
+"""Names, labels and owner references of the objects the operator makes for a shell.
+
+Everything the operator makes carries ``app.kubernetes.io/managed-by=cloudtty`` and, when it
+belongs to a shell, ``cloudtty.io/shell=<name>`` (for people and Service selectors) and
+``cloudtty.io/shell-uid=<uid>`` (how the planner finds what a shell made, in any namespace).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cloudtty_core.backends import dns_label, label_value
+from cloudtty_core.model import API_VERSION, KIND
+
+__all__ = [
+    "FINALIZER",
+    "LABEL_MANAGED_BY",
+    "LABEL_POOL",
+    "LABEL_ROLE",
+    "LABEL_SHELL",
+    "LABEL_SHELL_UID",
+    "LABEL_STATE",
+    "MANAGED_BY",
+    "ROLE_WORKER",
+    "STATE_CLAIMED",
+    "STATE_IDLE",
+    "ShellIdentity",
+    "access_secret_name",
+    "kubeconfig_secret_name",
+    "service_account_name",
+    "service_name",
+    "session_secret_name",
+    "worker_name",
+]
+
+FINALIZER = "cloudshell.cloudtty.io/finalizer"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "cloudtty"
+LABEL_SHELL = "cloudtty.io/shell"
+LABEL_SHELL_UID = "cloudtty.io/shell-uid"
+LABEL_ROLE = "cloudtty.io/role"
+ROLE_WORKER = "worker"
+LABEL_POOL = "cloudtty.io/pool"
+LABEL_STATE = "cloudtty.io/state"
+STATE_IDLE = "idle"
+STATE_CLAIMED = "claimed"
+
+
+class ShellIdentity:
+    """The parts of a shell's metadata the planner needs even when its spec is invalid."""
+
+    def __init__(self, metadata: Mapping[str, Any]) -> None:
+        self.name = str(metadata.get("name") or "")
+        self.namespace = str(metadata.get("namespace") or "default")
+        self.uid = str(metadata.get("uid") or "")
+        self.resource_version = str(metadata.get("resourceVersion") or "")
+        self.generation = int(metadata.get("generation") or 0)
+        self.finalizers = tuple(str(f) for f in metadata.get("finalizers") or ())
+        self.deleting = bool(metadata.get("deletionTimestamp"))
+
+    def labels(self) -> dict[str, str]:
+        """Labels of every object made for this shell."""
+        return {
+            LABEL_MANAGED_BY: MANAGED_BY,
+            LABEL_SHELL: label_value(self.name),
+            LABEL_SHELL_UID: self.uid,
+        }
+
+    def selector(self) -> dict[str, str]:
+        """Selects what was made for this shell (whatever the namespace)."""
+        return {LABEL_SHELL_UID: self.uid}
+
+    def worker_selector(self) -> dict[str, str]:
+        """Selects this shell's worker pod; stable across re-binds (a Service's selector)."""
+        return {LABEL_ROLE: ROLE_WORKER, LABEL_SHELL: label_value(self.name)}
+
+    def owner_reference(self) -> dict[str, Any]:
+        """The shell as controller owner (only valid for objects in its namespace)."""
+        return {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def service_name(shell: str) -> str:
+    """The shell's Service (as CloudTTY names it)."""
+    return dns_label(f"cloudshell-{shell}")
+
+
+def worker_name(shell: str, attempt: int) -> str:
+    """The ``attempt``-th pod made for the shell itself (cold pods, warm workers made on demand).
+
+    Deterministic, so a create repeated from a stale cache fails with AlreadyExists instead of
+    making a second pod.
+    """
+    return dns_label(f"cloudshell-{shell}-{attempt}")
+
+
+def session_secret_name(worker: str) -> str:
+    """The Secret a warm worker waits for (worker contract)."""
+    return f"{worker}-session"
+
+
+def kubeconfig_secret_name(shell: str) -> str:
+    """The Secret holding a generated kubeconfig."""
+    return f"{dns_label(f'cloudshell-{shell}')}-kubeconfig"
+
+
+def service_account_name(shell: str) -> str:
+    """The per-shell ServiceAccount (and its RoleBinding) of shells without a kubeconfig."""
+    return dns_label(f"cloudshell-{shell}")
+
+
+def access_secret_name(shell: str) -> str:
+    """The Secret holding the access token and full login URL."""
+    return f"{dns_label(f'cloudshell-{shell}')}-access"

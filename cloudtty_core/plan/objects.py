@@ -1,0 +1,112 @@
+"""Comparing wanted objects with observed ones: what to create, what to update, what is fine.
+
+Wanted objects name only the fields the operator cares about; the API server adds the rest
+(clusterIP, nodePort, defaults). An observed object is up to date when it *contains* the wanted
+one; otherwise it is updated with the wanted fields merged over the observed ones, keeping the
+server's fields and the observed resourceVersion (optimistic concurrency).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from cloudtty_core.backends import ClusterView, ObjectRef
+from cloudtty_core.model import Manifest
+
+__all__ = ["ObjectChanges", "contains", "diff_objects", "merge", "normalize"]
+
+
+def normalize(manifest: Manifest) -> Manifest:
+    """``manifest`` as the API server would store it: a Secret's ``stringData`` becomes
+    base64 ``data`` (so wanted and observed Secrets compare equal)."""
+    if manifest.get("kind") != "Secret" or "stringData" not in manifest:
+        return manifest
+    out = copy.deepcopy(manifest)
+    data = dict(out.get("data") or {})
+    for key, value in (out.pop("stringData") or {}).items():
+        data[key] = base64.b64encode(str(value).encode()).decode()
+    out["data"] = data
+    return out
+
+
+def contains(observed: Any, wanted: Any) -> bool:
+    """Whether ``observed`` has every field of ``wanted`` with the same value (recursively;
+    lists must have the same length and match element by element)."""
+    if isinstance(wanted, Mapping):
+        return isinstance(observed, Mapping) and all(
+            key in observed and contains(observed[key], value) for key, value in wanted.items()
+        )
+    if isinstance(wanted, list | tuple):
+        return (
+            isinstance(observed, list | tuple)
+            and len(observed) == len(wanted)
+            and all(contains(o, w) for o, w in zip(observed, wanted, strict=True))
+        )
+    return bool(observed == wanted)
+
+
+def merge(observed: Any, wanted: Any) -> Any:
+    """``wanted`` laid over ``observed``: wanted values win, the server's extra fields stay
+    (element by element for lists of the same length)."""
+    if isinstance(wanted, Mapping) and isinstance(observed, Mapping):
+        out = dict(copy.deepcopy(observed))
+        for key, value in wanted.items():
+            out[key] = merge(observed.get(key), value)
+        return out
+    if (
+        isinstance(wanted, list | tuple)
+        and isinstance(observed, list | tuple)
+        and len(wanted) == len(observed)
+    ):
+        return [merge(o, w) for o, w in zip(observed, wanted, strict=True)]
+    return copy.deepcopy(wanted)
+
+
+@attrs.frozen
+class ObjectChanges:
+    """Creates and updates that bring the cluster to the wanted objects."""
+
+    creates: tuple[Manifest, ...] = ()
+    updates: tuple[Manifest, ...] = ()
+
+
+def _observed(cluster: ClusterView, wanted: Manifest) -> Manifest | None:
+    ref = ObjectRef.of(wanted)
+    return cluster.get(ref.api_version, ref.kind, ref.namespace, ref.name)
+
+
+def diff_objects(cluster: ClusterView, wanted: Iterable[Manifest]) -> ObjectChanges:
+    """Creates for wanted objects that do not exist, updates for those that differ.
+
+    Objects with only ``metadata.generateName`` are always created (the pool's workers). A
+    wanted object carrying ``metadata.resourceVersion`` (a shared route from a backend) is
+    sent as it is: the backend built the full object.
+    """
+    creates: list[Manifest] = []
+    updates: list[Manifest] = []
+    for item in wanted:
+        item = normalize(item)
+        meta = item.get("metadata") or {}
+        if not meta.get("name"):
+            creates.append(item)
+            continue
+        observed = _observed(cluster, item)
+        if observed is None:
+            fresh = copy.deepcopy(item)
+            fresh["metadata"].pop("resourceVersion", None)
+            creates.append(fresh)
+        elif meta.get("resourceVersion"):
+            if not contains(observed, item):
+                updates.append(item)
+        elif not contains(observed, item):
+            updated = merge(observed, item)
+            updated["metadata"]["resourceVersion"] = (observed.get("metadata") or {}).get(
+                "resourceVersion", ""
+            )
+            updates.append(updated)
+    return ObjectChanges(tuple(creates), tuple(updates))

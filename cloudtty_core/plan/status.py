@@ -1,0 +1,143 @@
+"""Building a shell's next status: phase steps through :func:`~cloudtty_core.transition`,
+conditions (Kubernetes conventions), and the Kubernetes Events that go with them.
+
+Events are recorded for every phase change, and for every condition that turns False or
+recovers from False -- never for a pass that changes nothing, so re-planning stays silent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from cloudtty_core.model import CloudShell, CloudShellStatus, Condition
+from cloudtty_core.phases import Event, Phase, allowed_events
+
+from .types import EventSpec, PlanHooks
+
+__all__ = [
+    "ACCEPTED",
+    "AUTH_READY",
+    "CONDITION_ORDER",
+    "KUBECONFIG_READY",
+    "READY",
+    "ROUTE_READY",
+    "WORKER_READY",
+    "StatusBuilder",
+]
+
+ACCEPTED = "Accepted"
+"""The spec is valid and every backend it names is installed."""
+KUBECONFIG_READY = "KubeconfigReady"
+"""The kubeconfig the terminal uses exists."""
+AUTH_READY = "AuthReady"
+"""The credential material the auth backend needs exists."""
+WORKER_READY = "WorkerReady"
+"""A terminal pod is bound to the shell and Ready."""
+ROUTE_READY = "RouteReady"
+"""The exposure backend reports an access URL."""
+READY = "Ready"
+"""The shell can be used: phase Ready."""
+
+CONDITION_ORDER = (ACCEPTED, KUBECONFIG_READY, AUTH_READY, WORKER_READY, ROUTE_READY, READY)
+
+_WARNING_EVENTS = frozenset(
+    {
+        Event.SPEC_INVALID,
+        Event.BACKEND_MISSING,
+        Event.DEPENDENCY_MISSING,
+        Event.WORKER_LOST,
+        Event.PERMANENT_ERROR,
+    }
+)
+
+
+class StatusBuilder:
+    """Accumulates the changes of one planning pass to a shell's status."""
+
+    def __init__(self, shell: CloudShell, generation: int, now: datetime, hooks: PlanHooks) -> None:
+        self.shell = shell
+        self.old = shell.status
+        self.status = attrs.evolve(shell.status, observed_generation=generation)
+        self.generation = generation
+        self.now = now
+        self.hooks = hooks
+        self.events: list[EventSpec] = []
+
+    @property
+    def phase(self) -> Phase | None:
+        """The phase so far."""
+        return self.status.phase
+
+    def can(self, event: Event) -> bool:
+        """Whether ``event`` is legal in the phase so far."""
+        return event in allowed_events(self.status.phase)
+
+    def step(self, event: Event, message: str, *, url: str | None = None) -> None:
+        """Apply ``event`` through the transition table; record an Event when the phase moves."""
+        old = self.status.phase
+        self.status = self.status.after(event, access_url=url)
+        new = self.status.phase
+        assert new is not None  # after() always yields a phase
+        if new != old:
+            self.events.append(_event(event, message))
+            self.hooks.phase_changed(self.shell, old, new, event)
+
+    def set_url(self, url: str | None) -> None:
+        """Keep the access URL current while Ready (the node address may change)."""
+        if self.status.phase is Phase.READY and url:
+            self.status = attrs.evolve(self.status, access_url=url)
+
+    def condition(
+        self, type_: str, ok: bool, reason: str, message: str = "", *, transient: bool = False
+    ) -> None:
+        """Set condition ``type_``. A problem (False, not ``transient``) that is new or has a
+        new reason records a Warning event; progress and recovery show in the phase events."""
+        previous = self.old.condition(type_)
+        status = "True" if ok else "False"
+        changed = previous is None or (previous.status, previous.reason) != (status, reason)
+        if changed and not ok and not transient and type_ != READY:
+            self.events.append(EventSpec("Warning", reason, message or reason))
+        self.status = self.status.with_condition(
+            Condition(
+                type=type_,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=self.now,
+                observed_generation=self.generation,
+            )
+        )
+
+    def update(self, **changes: object) -> None:
+        """Set plain status fields (worker, lastScheduleTime, expiresAt, secrets)."""
+        self.status = attrs.evolve(self.status, **changes)  # type: ignore[arg-type]
+
+    def result(self) -> CloudShellStatus | None:
+        """The new status, or None when nothing changed."""
+        ready = self.status.phase is Phase.READY
+        reason = "Ready" if ready else str(self.status.phase or Phase.PENDING)
+        self.condition(READY, ready, reason, _ready_message(self.status))
+        ordered = tuple(
+            sorted(
+                self.status.conditions,
+                key=lambda c: (
+                    CONDITION_ORDER.index(c.type) if c.type in CONDITION_ORDER else 99,
+                    c.type,
+                ),
+            )
+        )
+        final = attrs.evolve(self.status, conditions=ordered)
+        return None if final == self.old else final
+
+
+def _event(event: Event, message: str) -> EventSpec:
+    return EventSpec("Warning" if event in _WARNING_EVENTS else "Normal", event.value, message)
+
+
+def _ready_message(status: CloudShellStatus) -> str:
+    if status.phase is Phase.READY:
+        return f"the terminal is served at {status.access_url}"
+    waiting = [c for c in status.conditions if c.type != READY and c.status == "False"]
+    return waiting[0].message if waiting else ""

@@ -1,0 +1,55 @@
+"""The test kit for plugin authors and embedders: fakes, an API simulation, strategies and the
+exposure conformance suite.
+
+Needs ``pytest`` and ``hypothesis`` (test dependencies, not dependencies of the core).
+"""
+
+from cloudtty_core.testing.apply import (
+    AlreadyExists,
+    ApiError,
+    Conflict,
+    NotFound,
+    apply_plan,
+    merge_patch,
+)
+from cloudtty_core.testing.drive import NOW, Converged, NotConverging, converge, shell_ref
+from cloudtty_core.testing.exposure import ExposureBackendTests
+from cloudtty_core.testing.fakes import (
+    FakeAuthBackend,
+    FakeExposureBackend,
+    FakeImageBackend,
+    fake_registry,
+)
+from cloudtty_core.testing.kubelet import end_pod, fail_pod, start_pods
+from cloudtty_core.testing.strategies import (
+    cloudshell_dicts,
+    cloudshell_specs,
+    dns_labels,
+    kubeconfig_sources,
+)
+
+__all__ = [
+    "NOW",
+    "AlreadyExists",
+    "ApiError",
+    "Conflict",
+    "Converged",
+    "ExposureBackendTests",
+    "FakeAuthBackend",
+    "FakeExposureBackend",
+    "FakeImageBackend",
+    "NotConverging",
+    "NotFound",
+    "apply_plan",
+    "cloudshell_dicts",
+    "cloudshell_specs",
+    "converge",
+    "dns_labels",
+    "end_pod",
+    "fail_pod",
+    "fake_registry",
+    "kubeconfig_sources",
+    "merge_patch",
+    "shell_ref",
+    "start_pods",
+]
