@@ -56,9 +56,6 @@ PRINTER_COLUMNS: tuple[Manifest, ...] = (
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 )
 
-# Lists whose items are identified by a key: server-side apply merges them per item.
-_LIST_MAP_KEYS = {"env": "name", "conditions": "type"}
-
 
 def crd_manifest() -> Manifest:
     """The apiextensions.k8s.io/v1 CustomResourceDefinition of CloudShell."""
@@ -130,10 +127,10 @@ def _field_schema(field: attrs.Attribute[Any], tp: Any, spec: FieldSpec) -> Mani
     default = _default_of(field)
     if default is not None:
         schema["default"] = default
-    key = json_name(field)
-    if schema.get("type") == "array" and key in _LIST_MAP_KEYS:
+    if spec.list_key is not None:
+        # Items are identified by the key: unique, and server-side apply merges them per item.
         schema["x-kubernetes-list-type"] = "map"
-        schema["x-kubernetes-list-map-keys"] = [_LIST_MAP_KEYS[key]]
+        schema["x-kubernetes-list-map-keys"] = [spec.list_key]
     return schema
 
 

@@ -37,6 +37,9 @@ from cloudtty_core.phases import Phase
 MAX_UID = 2**31 - 1
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _SUBDOMAIN = rf"{_LABEL}(\.{_LABEL})*"
+# A host name as DNS sees it: like a subdomain, but each label at most 63 characters.
+_HOST_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+_HOST = rf"{_HOST_LABEL}(\.{_HOST_LABEL})*"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -68,7 +71,7 @@ def _pattern_rule(name: str, description: str, pattern: str, max_length: int, me
 
 def _check_host(value: str) -> str | None:
     name = value.removeprefix("*.")
-    if len(value) > 253 or not re.fullmatch(_SUBDOMAIN, name):
+    if len(value) > 253 or not re.fullmatch(_HOST, name):
         return "must be a DNS-1123 host name, optionally starting with '*.'"
     try:
         ipaddress.ip_address(name)
@@ -139,7 +142,7 @@ RULES: Mapping[str, Rule] = {
             "host",
             "DNS-1123 host name, `*.` wildcard allowed",
             _check_host,
-            rf"^(\*\.)?{_SUBDOMAIN}$",
+            rf"^(\*\.)?{_HOST}$",
             253,
         ),
         Rule(
@@ -337,6 +340,8 @@ def _check_value(
         else:
             for i, item in enumerate(value):
                 _check_value(item, args[0], f"{path}[{i}]", None, problems)
+            if spec is not None and spec.list_key is not None:
+                _check_unique(value, spec.list_key, path, problems)
     elif origin in (dict, Mapping) or tp is dict:
         _check_map(value, args, path, problems)
     else:  # pragma: no cover - a model field of a type this module does not know
@@ -359,6 +364,17 @@ def _check_object(value: Any, cls: type, path: str, problems: list[Problem]) -> 
                 problems.append(Problem(f"{path}.{key}", "required"))
             continue
         _check_value(value[key], hints[f.name], f"{path}.{key}", spec, problems)
+
+
+def _check_unique(items: list[Any], key: str, path: str, problems: list[Problem]) -> None:
+    seen: set[Any] = set()
+    for i, item in enumerate(items):
+        value = item.get(key) if isinstance(item, Mapping) else None
+        if not isinstance(value, str):
+            continue
+        if value in seen:
+            problems.append(Problem(f"{path}[{i}].{key}", f"duplicate {key} {value!r}"))
+        seen.add(value)
 
 
 def _check_map(value: Any, args: tuple[Any, ...], path: str, problems: list[Problem]) -> None:

@@ -31,6 +31,8 @@ class FieldSpec:
     max_length: int | None = None
     enum: tuple[str, ...] = ()
     required: bool = False
+    # For lists of objects: the key that identifies an item (unique, a list-map in the CRD).
+    list_key: str | None = None
     # Leave the field out of JSON when it equals its default (server-filled metadata such as uid).
     omit_default: bool = False
     origin: str = "cloudtty-py"

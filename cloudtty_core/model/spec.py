@@ -229,7 +229,7 @@ class CloudShellSpec:
         metadata=upstream("Terminal image; the image backend's default when absent.", rule="image"),
     )
     env: tuple[EnvVar, ...] = attrs.field(
-        default=(), metadata=upstream("Environment of the terminal container.")
+        default=(), metadata=upstream("Environment of the terminal container.", list_key="name")
     )
     ttyd_client_options: Mapping[str, str] = attrs.field(
         factory=dict, metadata=upstream("Terminal client options (ttyd `-t key=value`).")

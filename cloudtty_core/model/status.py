@@ -55,7 +55,7 @@ class CloudShellStatus:
         default=None, metadata=meta("metadata.generation this status reflects.", minimum=0)
     )
     conditions: tuple[Condition, ...] = attrs.field(
-        default=(), metadata=meta("Conditions (Kubernetes convention).")
+        default=(), metadata=meta("Conditions (Kubernetes convention).", list_key="type")
     )
     worker: str | None = attrs.field(
         default=None, metadata=meta("Name of the terminal pod bound to the shell.")
