@@ -481,8 +481,9 @@ def _finish(
     updates, deletes, warning = teardown(shell, ident, cluster, context.registry, context.settings)
     if shell.status.worker is not None or builder.status.worker is not None:
         builder.update(worker=None)
-        builder.condition(WORKER_READY, False, "Released", "the worker was released")
-        builder.condition(ROUTE_READY, False, "Released", "the route was removed")
+        released = {"transient": True}  # the phase event tells why
+        builder.condition(WORKER_READY, False, "Released", "the worker was released", **released)
+        builder.condition(ROUTE_READY, False, "Released", "the route was removed", **released)
     events = list(builder.events)
     if warning and (updates or deletes):
         events.append(EventSpec("Warning", "ReleaseFailed", warning))

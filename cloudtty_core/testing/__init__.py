@@ -10,6 +10,8 @@ from cloudtty_core.testing.apply import (
     Conflict,
     NotFound,
     apply_plan,
+    create,
+    delete,
     merge_patch,
 )
 from cloudtty_core.testing.drive import NOW, Converged, NotConverging, converge, shell_ref
@@ -21,6 +23,7 @@ from cloudtty_core.testing.fakes import (
     fake_registry,
 )
 from cloudtty_core.testing.kubelet import end_pod, fail_pod, start_pods
+from cloudtty_core.testing.manifests import TEST_KUBECONFIG, cloudshell, kubeconfig_secret
 from cloudtty_core.testing.strategies import (
     cloudshell_dicts,
     cloudshell_specs,
@@ -30,6 +33,7 @@ from cloudtty_core.testing.strategies import (
 
 __all__ = [
     "NOW",
+    "TEST_KUBECONFIG",
     "AlreadyExists",
     "ApiError",
     "Conflict",
@@ -41,13 +45,17 @@ __all__ = [
     "NotConverging",
     "NotFound",
     "apply_plan",
+    "cloudshell",
     "cloudshell_dicts",
     "cloudshell_specs",
     "converge",
+    "create",
+    "delete",
     "dns_labels",
     "end_pod",
     "fail_pod",
     "fake_registry",
+    "kubeconfig_secret",
     "kubeconfig_sources",
     "merge_patch",
     "shell_ref",

@@ -301,3 +301,13 @@ def apply_plan(
             raise ValueError("apply_plan needs shell= to delete the shell")
         api.delete(shell_ref)
     return api.result()
+
+
+def create(snapshot: Snapshot, *manifests: Manifest, now: datetime | None = None) -> Snapshot:
+    """``snapshot`` with ``manifests`` created as through the API (uid, resourceVersion...)."""
+    return apply_plan(snapshot, Plan(creates=manifests), now=now)
+
+
+def delete(snapshot: Snapshot, *refs: ObjectRef, now: datetime | None = None) -> Snapshot:
+    """``snapshot`` after deleting ``refs`` through the API (finalizers are honoured)."""
+    return apply_plan(snapshot, Plan(deletes=refs), now=now)

@@ -82,6 +82,10 @@ class ExposureBackendTests:
 
     @pytest.fixture
     def context(self, backend: ExposureBackend, settings: OperatorSettings) -> PlanContext:
+        """The plan context of the tests (see :meth:`make_context`)."""
+        return self.make_context(backend, settings)
+
+    def make_context(self, backend: ExposureBackend, settings: OperatorSettings) -> PlanContext:
         """A plan context with ``backend`` and fake image and auth backends."""
         registry = BackendRegistry()
         with registry.provided_by("the backend under test"):
@@ -222,8 +226,12 @@ class ExposureBackendTests:
     def test_objects_the_backend_makes_are_checked(
         self, backend: ExposureBackend, cluster: Snapshot, context: PlanContext
     ) -> None:
-        """Owned and shared objects straight from ``expose`` pass :meth:`check_object`."""
+        """Every object written on the way to Ready (owned and shared, created and updated)
+        and every object ``expose`` returns at the end passes :meth:`check_object`."""
         done = self.ready(cluster, backend, context)
+        for applied in done.plans:
+            for obj in (*applied.creates, *applied.updates):
+                self.check_object(obj)
         for ref in self.refs(*self.shell_names):
             raw = done.shell(ref)
             assert raw is not None
@@ -249,8 +257,8 @@ class ExposureBackendTests:
     def test_deletion_leaves_nothing(
         self, backend: ExposureBackend, cluster: Snapshot, context: PlanContext
     ) -> None:
-        """Deleting one shell removes everything made for it and its entries in shared objects,
-        and leaves the other shell working."""
+        """Deleting one shell removes everything made for it; shared objects end exactly as if
+        the shell had never existed; the other shell keeps working."""
         done = self.ready(cluster, backend, context)
         first, second = self.refs(*self.shell_names)
         gone = done.shell(first)
@@ -260,10 +268,10 @@ class ExposureBackendTests:
         after = converge(deleting, [first, second], context)
         assert after.shell(first) is None
         assert self.made_for(after.snapshot, uid, self.kinds(backend)) == []
-        shell = shell_from_dict(gone)
-        request = ExposureRequest(shell, _worker_of(gone, _PORT), after.snapshot, context.settings)
-        leftovers = backend.release(request)
-        assert leftovers == (), "shared objects still hold the deleted shell's entries"
+        alone = converge(self.with_shells(cluster, backend, self.shell_names[1]), [second], context)
+        assert _unowned(after.snapshot) == _unowned(alone.snapshot), (
+            "shared objects still differ from a cluster where the deleted shell never existed"
+        )
         other = (after.shell(second) or {}).get("status") or {}
         assert other.get("phase") == "Ready"
 
@@ -285,6 +293,22 @@ def _creates(*manifests: Manifest) -> Plan:
 
 def _deletes(*refs: ObjectRef) -> Plan:
     return Plan(deletes=refs)
+
+
+_SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp")
+
+
+def _unowned(snapshot: Snapshot) -> list[Manifest]:
+    """Objects no shell owns (shared routes, the cluster's own), without server-set fields."""
+    found = []
+    for obj in snapshot:
+        meta = obj.get("metadata") or {}
+        if obj.get("kind") == KIND or LABEL_SHELL_UID in (meta.get("labels") or {}):
+            continue
+        for key in _SERVER_FIELDS:
+            meta.pop(key, None)
+        found.append(obj)
+    return found
 
 
 def _worker_of(raw: Manifest, port: int) -> WorkerRef:
