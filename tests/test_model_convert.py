@@ -174,6 +174,13 @@ def test_status_to_dict_is_camel_case_and_leaves_out_absent_values():
     }
 
 
+def test_written_json_holds_only_plain_json_types():
+    raw = load("cloudshell-nodeport.yaml") | {"status": {"phase": "Complete"}}
+    written = shell_to_dict(shell_from_dict(raw))
+    assert type(written["status"]["phase"]) is str
+    assert yaml.safe_load(yaml.safe_dump(written)) == written  # safe_dump refuses enum objects
+
+
 def test_server_metadata_is_read_and_written_only_when_set():
     raw = load("cloudshell-nodeport.yaml")
     raw["metadata"] |= {

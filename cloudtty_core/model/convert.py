@@ -19,6 +19,7 @@ from cloudtty_core.model.fields import field_spec, json_name
 from cloudtty_core.model.shell import API_VERSION, KIND, CloudShell
 from cloudtty_core.model.spec import RunAsUser
 from cloudtty_core.model.status import CloudShellStatus
+from cloudtty_core.phases import Phase
 
 #: A Kubernetes object as a plain JSON-like dict (what the API returns and accepts).
 Manifest = dict[str, Any]
@@ -71,6 +72,8 @@ def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter()
     conv.register_structure_hook(datetime, lambda v, _: parse_time(v))
     conv.register_unstructure_hook(datetime, format_time)
+    # A str enum would pass through as itself; JSON and YAML writers want the plain string.
+    conv.register_unstructure_hook(Phase, lambda phase: str(phase.value))
     # runAsUser keeps the form the user wrote ("0", 0 or "root"); validation checks it.
     conv.register_structure_hook_func(lambda t: t in (RunAsUser, RunAsUser | None), lambda v, _: v)
     conv.register_unstructure_hook_factory(attrs.has, _unstructure_factory)
