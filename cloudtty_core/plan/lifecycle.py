@@ -293,6 +293,12 @@ def _plan_valid(
     if lost and builder.can(Event.WORKER_LOST):
         builder.step(Event.WORKER_LOST, f"worker {shell.status.worker} is gone")
 
+    # The ttl starts when a terminal is first bound; the session needs the expiry already.
+    if worker is not None and started is None:
+        started = now
+        builder.update(last_schedule_time=now)
+        expires_at = now + timedelta(seconds=ttl) if ttl else None
+
     url: str | None = None
     needs_finalizer = False
     if worker is not None:
@@ -354,10 +360,6 @@ def _plan_valid(
     # Worker status, conditions and phase.
     if worker != shell.status.worker:
         builder.update(worker=worker)
-    if worker is not None and builder.status.last_schedule_time is None:
-        builder.update(last_schedule_time=now)
-        if ttl:
-            expires_at = now + timedelta(seconds=ttl)
     builder.update(
         expires_at=expires_at,
         kubeconfig_secret=kube.secret_name,
@@ -487,11 +489,17 @@ def _finish(
     events = list(builder.events)
     if warning and (updates or deletes):
         events.append(EventSpec("Warning", "ReleaseFailed", warning))
-    completed = builder.phase is Phase.COMPLETED
+    cleanup = builder.phase is Phase.COMPLETED and shell.spec.cleanup
+    # With cleanup the teardown above is all the deletion needs: drop our finalizer in the same
+    # plan so the shell goes at once. No status write then: it would change the resourceVersion
+    # the finalizer patch is conditioned on, and the shell is about to disappear anyway.
+    final = plan_deletion(shell, ident, cluster, context).final_patches if cleanup else ()
+    status = builder.result()
     return Plan(
         updates=updates,
         deletes=deletes,
-        status=builder.result(),
+        status=None if cleanup else status,
         events=tuple(events),
-        delete_shell=completed and shell.spec.cleanup,
+        final_patches=final,
+        delete_shell=cleanup,
     )

@@ -9,13 +9,12 @@ server's fields and the observed resourceVersion (optimistic concurrency).
 from __future__ import annotations
 
 import base64
-import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
-from cloudtty_core.backends import ClusterView, ObjectRef
+from cloudtty_core.backends import ClusterView, ObjectRef, copy_json
 from cloudtty_core.model import Manifest
 
 __all__ = ["ObjectChanges", "contains", "diff_objects", "merge", "normalize"]
@@ -26,7 +25,7 @@ def normalize(manifest: Manifest) -> Manifest:
     base64 ``data`` (so wanted and observed Secrets compare equal)."""
     if manifest.get("kind") != "Secret" or "stringData" not in manifest:
         return manifest
-    out = copy.deepcopy(manifest)
+    out = copy_json(manifest)
     data = dict(out.get("data") or {})
     for key, value in (out.pop("stringData") or {}).items():
         data[key] = base64.b64encode(str(value).encode()).decode()
@@ -54,7 +53,7 @@ def merge(observed: Any, wanted: Any) -> Any:
     """``wanted`` laid over ``observed``: wanted values win, the server's extra fields stay
     (element by element for lists of the same length)."""
     if isinstance(wanted, Mapping) and isinstance(observed, Mapping):
-        out = dict(copy.deepcopy(observed))
+        out = dict(copy_json(observed))
         for key, value in wanted.items():
             out[key] = merge(observed.get(key), value)
         return out
@@ -64,7 +63,7 @@ def merge(observed: Any, wanted: Any) -> Any:
         and len(wanted) == len(observed)
     ):
         return [merge(o, w) for o, w in zip(observed, wanted, strict=True)]
-    return copy.deepcopy(wanted)
+    return copy_json(wanted)
 
 
 @attrs.frozen
@@ -97,7 +96,7 @@ def diff_objects(cluster: ClusterView, wanted: Iterable[Manifest]) -> ObjectChan
             continue
         observed = _observed(cluster, item)
         if observed is None:
-            fresh = copy.deepcopy(item)
+            fresh = copy_json(item)
             fresh["metadata"].pop("resourceVersion", None)
             creates.append(fresh)
         elif meta.get("resourceVersion"):

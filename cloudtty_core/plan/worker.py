@@ -7,13 +7,12 @@ claim and the status write adopt the pod it claimed instead of claiming a second
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-from cloudtty_core.backends import ClusterView, ObjectRef, PoolKey
+from cloudtty_core.backends import ClusterView, ObjectRef, PoolKey, copy_json
 from cloudtty_core.model import Manifest
 
 from .names import (
@@ -118,7 +117,7 @@ def decorate(
 ) -> Manifest:
     """``manifest`` with the shell's labels, namespace (when absent) and owner reference (when
     in the shell's namespace: owner references cannot cross namespaces)."""
-    out = copy.deepcopy(manifest)
+    out = copy_json(manifest)
     meta = out.setdefault("metadata", {})
     if name is not None:
         meta["name"] = name

@@ -11,13 +11,12 @@ error stops the plan, as in the runtime.
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from cloudtty_core.backends import ObjectRef, Snapshot
+from cloudtty_core.backends import ObjectRef, Snapshot, copy_json
 from cloudtty_core.model import API_VERSION, KIND, Manifest, format_time, status_to_dict
 from cloudtty_core.plan import KubeconfigIssue, Patch, Plan
 from cloudtty_core.plan.objects import normalize
@@ -46,7 +45,7 @@ class NotFound(ApiError):
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch: ``null`` deletes, objects merge, anything else replaces."""
     if not isinstance(patch, Mapping):
-        return copy.deepcopy(patch)
+        return copy_json(patch)
     out = dict(target) if isinstance(target, Mapping) else {}
     for key, value in patch.items():
         if value is None:
@@ -58,9 +57,8 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 class _Api:
     def __init__(self, snapshot: Snapshot, now: datetime) -> None:
-        self.objects: dict[ObjectRef, Manifest] = {
-            ref: copy.deepcopy(obj) for ref, obj in snapshot.objects.items()
-        }
+        # Copy on write: stored objects are replaced, never changed in place.
+        self.objects: dict[ObjectRef, Manifest] = dict(snapshot.objects)
         self.snapshot = snapshot
         self.now = now
         self.version = max((_rv(o) for o in self.objects.values()), default=0)
@@ -73,7 +71,7 @@ class _Api:
         return Snapshot(self.objects, self.snapshot.apis)
 
     def create(self, manifest: Manifest) -> Manifest:
-        obj = normalize(copy.deepcopy(manifest))
+        obj = normalize(copy_json(manifest))
         meta = obj.setdefault("metadata", {})
         if not meta.get("name"):
             prefix = meta.get("generateName")
@@ -138,7 +136,7 @@ class _Api:
         return found
 
     def update(self, manifest: Manifest) -> None:
-        obj = normalize(copy.deepcopy(manifest))
+        obj = normalize(copy_json(manifest))
         ref = ObjectRef.of(obj)
         current = self.objects.get(ref)
         if current is None:
@@ -162,11 +160,11 @@ class _Api:
         self._finish_if_released(ref)
 
     def patch(self, patch: Patch) -> None:
-        current = self.get(patch.ref)
+        current = copy_json(self.get(patch.ref))
         wanted_version = (patch.merge_patch.get("metadata") or {}).get("resourceVersion")
         if wanted_version and wanted_version != current["metadata"]["resourceVersion"]:
             raise Conflict(f"{patch.ref}: resourceVersion {wanted_version!r} is stale")
-        body = copy.deepcopy(patch.merge_patch)
+        body = copy_json(patch.merge_patch)
         body.get("metadata", {}).pop("resourceVersion", None)
         updated = merge_patch(current, body)
         updated["metadata"]["resourceVersion"] = self.next_version()
@@ -174,13 +172,15 @@ class _Api:
         self._finish_if_released(patch.ref)
 
     def delete(self, ref: ObjectRef) -> None:
-        current = self.objects.get(ref)
-        if current is None:
+        found = self.objects.get(ref)
+        if found is None:
             return  # the runtime treats 404 on delete as done
-        if current["metadata"].get("finalizers"):
-            if not current["metadata"].get("deletionTimestamp"):
+        if found["metadata"].get("finalizers"):
+            if not found["metadata"].get("deletionTimestamp"):
+                current = copy_json(found)
                 current["metadata"]["deletionTimestamp"] = format_time(self.now)
                 current["metadata"]["resourceVersion"] = self.next_version()
+                self.objects[ref] = current
             return
         self._remove(ref)
 
@@ -291,9 +291,10 @@ def apply_plan(
     if plan.status is not None:
         if shell_ref is None:
             raise ValueError("apply_plan needs shell= to write a status")
-        current = api.get(shell_ref)
+        current = copy_json(api.get(shell_ref))
         current["status"] = status_to_dict(plan.status)
         current["metadata"]["resourceVersion"] = api.next_version()
+        api.objects[shell_ref] = current
     for patch in plan.final_patches:
         api.patch(patch)
     if plan.delete_shell:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 
-from cloudtty_core.backends import ObjectRef, Snapshot
+from cloudtty_core.backends import ObjectRef, Snapshot, copy_json
 from cloudtty_core.model import Manifest
 
 __all__ = ["end_pod", "fail_pod", "start_pods"]
@@ -32,7 +31,7 @@ def start_pods(snapshot: Snapshot, names: Iterable[str] | None = None) -> Snapsh
             continue
         if obj["metadata"].get("deletionTimestamp"):
             continue
-        pod = copy.deepcopy(obj)
+        pod = copy_json(obj)
         pod["status"] = {
             "phase": "Running",
             "podIP": "127.0.1.1",
@@ -44,7 +43,7 @@ def start_pods(snapshot: Snapshot, names: Iterable[str] | None = None) -> Snapsh
 
 def end_pod(snapshot: Snapshot, ref: ObjectRef, message: str = "exit") -> Snapshot:
     """The pod's terminal server exits 0 writing ``message`` (``once``, ``idle``, ``ttl``...)."""
-    pod = copy.deepcopy(snapshot.objects[ref])
+    pod = copy_json(snapshot.objects[ref])
     pod["status"] = {
         "phase": "Succeeded",
         "containerStatuses": [
@@ -56,6 +55,6 @@ def end_pod(snapshot: Snapshot, ref: ObjectRef, message: str = "exit") -> Snapsh
 
 def fail_pod(snapshot: Snapshot, ref: ObjectRef) -> Snapshot:
     """The pod fails (its node died, it was evicted...)."""
-    pod = copy.deepcopy(snapshot.objects[ref])
+    pod = copy_json(snapshot.objects[ref])
     pod["status"] = {"phase": "Failed", "reason": "Evicted"}
     return snapshot.put(_bump(snapshot, pod))

@@ -1,0 +1,289 @@
+"""Properties of the planner over generated shells and cluster histories.
+
+The central one: applying a plan to the observed cluster and planning again gives an empty
+plan. The one exception is a kubeconfig the runtime has just issued (the planner must read the
+Secret the runtime wrote), which takes exactly one more pass.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    invariant,
+    precondition,
+    rule,
+)
+
+from cloudtty_core import (
+    API_VERSION,
+    KIND,
+    LABEL_ROLE,
+    LABEL_SHELL_UID,
+    ClusterPoolView,
+    ObjectRef,
+    OperatorSettings,
+    Plan,
+    PlanContext,
+    PoolKey,
+    Snapshot,
+    plan,
+    plan_pool,
+    status_to_dict,
+)
+from cloudtty_core.testing import (
+    NOW,
+    FakeExposureBackend,
+    FakeImageBackend,
+    apply_plan,
+    cloudshell_dicts,
+    converge,
+    create,
+    delete,
+    end_pod,
+    fail_pod,
+    fake_registry,
+    kubeconfig_secret,
+    shell_ref,
+    start_pods,
+)
+
+NAMESPACES = ("default", "team-a")
+TOKENS = itertools.count()
+
+
+def make_context(
+    exposure: FakeExposureBackend, warm: bool, min_idle: int
+) -> tuple[PlanContext, list[str]]:
+    issued: list[str] = []
+
+    def token() -> str:
+        value = f"secret-token-{next(TOKENS)}"
+        issued.append(value)
+        return value
+
+    registry = fake_registry(exposure, FakeImageBackend(supports_warm_pool=warm))
+    return PlanContext(registry, OperatorSettings(min_idle=min_idle), token_source=token), issued
+
+
+def shells(exposure: str) -> st.SearchStrategy[dict[str, Any]]:
+    return cloudshell_dicts(
+        exposure_modes=(exposure,),
+        image_backends=("fake",),
+        auth_modes=("none", "token"),
+        namespaces=NAMESPACES,
+    )
+
+
+class PlannerMachine(RuleBasedStateMachine):
+    """A cluster where shells come and go while pods start, fail and end."""
+
+    refs = Bundle("refs")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.snapshot = Snapshot.with_default_node()
+        self.now = NOW
+        self.context, self.tokens = make_context(FakeExposureBackend(), True, 1)
+        self.deleted: dict[ObjectRef, str] = {}
+        self.texts: set[str] = set()
+
+    @rule(warm=st.booleans(), min_idle=st.integers(0, 2))
+    @precondition(lambda self: len(self.snapshot) == 1)
+    def configure(self, warm: bool, min_idle: int) -> None:
+        self.context, self.tokens = make_context(FakeExposureBackend(), warm, min_idle)
+
+    @rule(target=refs, raw=shells("Fake"))
+    def create_shell(self, raw: dict[str, Any]) -> ObjectRef:
+        ref = shell_ref(raw["metadata"]["namespace"], raw["metadata"]["name"])
+        if self.snapshot.get(API_VERSION, KIND, ref.namespace, ref.name) is None:
+            self.snapshot = create(self.snapshot, raw, now=self.now)
+        return ref
+
+    @rule(namespace=st.sampled_from(NAMESPACES), name=st.sampled_from(["kubeconfig", "a", "b"]))
+    def create_kubeconfig(self, namespace: str, name: str) -> None:
+        if self.snapshot.get("v1", "Secret", namespace, name) is None:
+            self.snapshot = create(self.snapshot, kubeconfig_secret(name, namespace))
+
+    @rule()
+    def kubelet(self) -> None:
+        self.snapshot = start_pods(self.snapshot)
+
+    @rule(namespace=st.sampled_from(NAMESPACES))
+    def refill_pool(self, namespace: str) -> None:
+        image = FakeImageBackend()
+        key = PoolKey(namespace, image.name, image.default_image)
+        result = plan_pool(key, self.snapshot, self.context.settings, self.context.registry)
+        self.snapshot = apply_plan(self.snapshot, result, now=self.now)
+        again = plan_pool(key, self.snapshot, self.context.settings, self.context.registry)
+        assert again.is_empty, again
+
+    @rule(ref=refs)
+    def reconcile(self, ref: ObjectRef) -> None:
+        raw = self.snapshot.get(API_VERSION, KIND, ref.namespace, ref.name)
+        if raw is None:
+            return
+        first = self._plan(ref)
+        self._check_no_secrets(first)
+        uid = raw["metadata"].get("uid", "")
+        self.snapshot = apply_plan(self.snapshot, first, shell=ref, now=self.now)
+        if self.snapshot.get(API_VERSION, KIND, ref.namespace, ref.name) is None:
+            self.deleted[ref] = uid
+            return
+        second = self._plan(ref)
+        if first.issue_kubeconfig is not None:
+            self.snapshot = apply_plan(self.snapshot, second, shell=ref, now=self.now)
+            second = self._plan(ref)
+        assert second.is_empty, f"planning again after applying wrote again: {second!r}"
+
+    @rule(ref=consumes(refs))
+    def delete_shell(self, ref: ObjectRef) -> None:
+        raw = self.snapshot.get(API_VERSION, KIND, ref.namespace, ref.name)
+        if raw is not None:
+            self.snapshot = delete(self.snapshot, ref, now=self.now)
+            self.reconcile(ref)
+            if self.snapshot.get(API_VERSION, KIND, ref.namespace, ref.name) is None:
+                self.deleted[ref] = raw["metadata"]["uid"]
+
+    @rule(data=st.data(), message=st.sampled_from(["once", "idle", "ttl", "exit"]))
+    def session_ends(self, data: st.DataObject, message: str) -> None:
+        pods = self._claimed_pods()
+        if pods:
+            ref = data.draw(st.sampled_from(pods))
+            self.snapshot = end_pod(self.snapshot, ref, message)
+
+    @rule(data=st.data())
+    def worker_fails(self, data: st.DataObject) -> None:
+        pods = self._claimed_pods()
+        if pods:
+            self.snapshot = fail_pod(self.snapshot, data.draw(st.sampled_from(pods)))
+
+    @rule(seconds=st.integers(1, 8 * 24 * 3600))
+    def time_passes(self, seconds: int) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    # Helpers -------------------------------------------------------------------------------
+
+    def _plan(self, ref: ObjectRef) -> Plan:
+        raw = self.snapshot.get(API_VERSION, KIND, ref.namespace, ref.name)
+        assert raw is not None
+        return plan(raw, self.snapshot, ClusterPoolView(self.snapshot), self.now, self.context)
+
+    def _claimed_pods(self) -> list[ObjectRef]:
+        return [
+            ObjectRef.of(p)
+            for p in self.snapshot.list("v1", "Pod")
+            if (p["metadata"].get("labels") or {}).get(LABEL_SHELL_UID)
+            and (p.get("status") or {}).get("phase") == "Running"
+        ]
+
+    def _check_no_secrets(self, result: Plan) -> None:
+        visible = json.dumps([e.message for e in result.events])
+        if result.status is not None:
+            visible += json.dumps(status_to_dict(result.status))
+        for token in self.tokens:
+            assert token not in visible
+        assert "not-a-real-token" not in visible
+
+    # Invariants ----------------------------------------------------------------------------
+
+    @invariant()
+    def ready_shells_have_a_url_and_a_live_worker_of_their_own(self) -> None:
+        for raw in self.snapshot.list(API_VERSION, KIND):
+            status = raw.get("status") or {}
+            if status.get("phase") != "Ready":
+                continue
+            assert status.get("accessUrl")
+            pod = self.snapshot.get("v1", "Pod", raw["metadata"]["namespace"], status["worker"])
+            assert pod is not None
+            assert pod["metadata"]["labels"][LABEL_SHELL_UID] == raw["metadata"]["uid"]
+
+    @invariant()
+    def a_worker_serves_at_most_one_shell(self) -> None:
+        owners: dict[str, str] = {}
+        for raw in self.snapshot.list(API_VERSION, KIND):
+            worker = (raw.get("status") or {}).get("worker")
+            if worker:
+                key = f"{raw['metadata']['namespace']}/{worker}"
+                assert key not in owners, f"{key} bound to two shells"
+                owners[key] = raw["metadata"]["name"]
+        for pod in self.snapshot.list("v1", "Pod", None, {LABEL_ROLE: "worker"}):
+            owners_refs = pod["metadata"].get("ownerReferences") or []
+            assert len([o for o in owners_refs if o.get("kind") == KIND]) <= 1
+
+    @invariant()
+    def deleted_shells_leave_nothing(self) -> None:
+        for uid in self.deleted.values():
+            for kind in ("Pod", "Secret", "Service", "ServiceAccount", "ConfigMap"):
+                assert self.snapshot.list("v1", kind, None, {LABEL_SHELL_UID: uid}) == []
+
+
+TestPlannerMachine = PlannerMachine.TestCase
+TestPlannerMachine.settings = settings(
+    max_examples=60,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def _kubeconfig_for(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    spec, ns = raw["spec"], raw["metadata"]["namespace"]
+    if "secretRef" in spec:
+        ref = spec["secretRef"]
+        return [kubeconfig_secret(ref["name"], ns, ref.get("key", "config"))]
+    if "configmapName" in spec:
+        data = {"config": "apiVersion: v1\nkind: Config\n"}
+        meta = {"name": spec["configmapName"], "namespace": ns}
+        return [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}]
+    return []
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    raws=st.lists(
+        shells("Fake"),
+        min_size=1,
+        max_size=4,
+        unique_by=lambda r: (r["metadata"]["namespace"], r["metadata"]["name"]),
+    ),
+    node_port=st.booleans(),
+    shared=st.booleans(),
+    warm=st.booleans(),
+)
+def test_every_shell_reaches_ready_and_then_planning_is_quiet(
+    raws: list[dict[str, Any]], node_port: bool, shared: bool, warm: bool
+) -> None:
+    exposure = FakeExposureBackend(node_port=node_port, shared_route="routes" if shared else None)
+    context, tokens = make_context(exposure, warm, 1)
+    dependencies: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for raw in raws:
+        for obj in _kubeconfig_for(raw):
+            meta = obj["metadata"]
+            dependencies[(obj["kind"], meta["namespace"], meta["name"])] = obj
+    start = create(Snapshot.with_default_node(), *dependencies.values(), *raws)
+    refs = [shell_ref(r["metadata"]["namespace"], r["metadata"]["name"]) for r in raws]
+    image = FakeImageBackend()
+    pools = [PoolKey(ns, image.name, image.default_image) for ns in NAMESPACES]
+
+    done = converge(start, refs, context, pools=pools, max_rounds=10)
+
+    urls = set()
+    for ref in refs:
+        raw = done.shell(ref)
+        assert raw is not None
+        status = raw["status"]
+        assert status["phase"] == "Ready", status
+        urls.add(status["accessUrl"])
+        assert plan(raw, done.snapshot, ClusterPoolView(done.snapshot), NOW, context).is_empty
+    assert len(urls) == len(refs)
+    visible = json.dumps([e.message for p in done.plans for e in p.events])
+    assert not any(t in visible for t in tokens)
