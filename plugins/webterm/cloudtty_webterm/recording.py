@@ -94,7 +94,8 @@ class AsciicastRecorder:
 
 def read_asciicast(path: Path) -> tuple[dict[str, Any], list[list[Any]]]:
     """Parse an asciicast v2 file into its header and events, checking the format."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    # Split on "\n" only: str.splitlines() also splits on U+0085 and U+2028 inside the data.
+    lines = [line for line in path.read_text(encoding="utf-8").split("\n") if line]
     if not lines:
         raise ValueError(f"{path}: empty recording")
     header = json.loads(lines[0])

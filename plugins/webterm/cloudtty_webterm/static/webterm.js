@@ -23,7 +23,14 @@ const encoder = new TextEncoder();
 const $ = (id) => document.getElementById(id);
 const state = { connected: false, ended: false, exitReason: null, session: null, connects: 0, socket: null };
 window.term = term;
-window.webterm = { term, state, fit };
+// The whole buffer as text, one line per row: for people debugging and for browser tests.
+function bufferText() {
+  const buffer = term.buffer.active;
+  const lines = [];
+  for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i).translateToString(true));
+  return lines.join("\n");
+}
+window.webterm = { term, state, fit, text: bufferText };
 
 function randomId() {
   const bytes = new Uint8Array(16);
