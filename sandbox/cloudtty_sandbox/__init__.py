@@ -1,0 +1,20 @@
+"""cloudtty-sandbox: a Kubernetes API emulator and simulated kubelet.
+
+Start one with ``async with Sandbox(...) as sb`` or ``with run_sandbox_in_thread(...) as sb``;
+both give ``sb.url`` and ``sb.kubeconfig_path`` for kubectl and the official client.
+"""
+
+from .config import WEBTERM_IMAGE, SandboxConfig
+from .faults import ErrorRule, FaultConfig
+from .sandbox import Sandbox
+from .threaded import ThreadedSandbox, run_sandbox_in_thread
+
+__all__ = [
+    "WEBTERM_IMAGE",
+    "ErrorRule",
+    "FaultConfig",
+    "Sandbox",
+    "SandboxConfig",
+    "ThreadedSandbox",
+    "run_sandbox_in_thread",
+]

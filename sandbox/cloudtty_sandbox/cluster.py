@@ -1,0 +1,725 @@
+"""The API verbs and object semantics shared by every kind.
+
+create/get/list/update/patch/delete/deletecollection/watch with uid, resourceVersion, generation,
+creationTimestamp, generateName, status subresources, finalizers and deletionTimestamp. The HTTP
+layer and the in-process controllers (kubelet, garbage collector, …) both call this class; all of
+it runs on the event loop without awaiting, so every verb is atomic.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import orjson
+
+from . import errors, meta
+from .errors import ApiError, Cause
+from .patches import (
+    APPLY_PATCH,
+    JSON_PATCH,
+    MERGE_PATCH,
+    STRATEGIC_MERGE_PATCH,
+    json_merge_patch,
+    json_patch,
+    strategic_merge_patch,
+)
+from .resources import Registry, ResourceType
+from .selectors import FieldSelector, Matcher
+from .store import Store
+from .strategy import Strategy
+from .watchcache import BOOKMARK, Encoder, Watcher, encode_event
+
+_SYSTEM_META = (
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
+FOREGROUND = "foregroundDeletion"
+log = logging.getLogger(__name__)
+ORPHAN = "orphan"
+
+
+def clone(obj: Any) -> Any:
+    """A deep copy of a JSON value (orjson round trip: much faster than copy.deepcopy)."""
+    return orjson.loads(orjson.dumps(obj))
+
+
+@attrs.define
+class DeleteOptions:
+    """The parts of ``DeleteOptions`` the sandbox honours."""
+
+    grace_period_seconds: int | None = None
+    propagation_policy: str | None = None
+    uid: str | None = None
+    resource_version: str | None = None
+    dry_run: bool = False
+
+    @classmethod
+    def parse(cls, body: Any, query: dict[str, str]) -> DeleteOptions:
+        body = body if isinstance(body, dict) else {}
+        grace = body.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
+        policy = body.get("propagationPolicy", query.get("propagationPolicy"))
+        orphan = body.get("orphanDependents", query.get("orphanDependents"))
+        if policy is None and orphan is not None:
+            policy = "Orphan" if str(orphan).lower() == "true" else "Background"
+        if policy not in (None, "Orphan", "Background", "Foreground"):
+            raise errors.bad_request(
+                f"invalid propagationPolicy {policy!r}: must be one of "
+                "Orphan, Background, Foreground"
+            )
+        pre = body.get("preconditions") or {}
+        dry = body.get("dryRun") or query.get("dryRun")
+        try:
+            grace_int = int(grace) if grace is not None else None
+        except (TypeError, ValueError):
+            raise errors.bad_request(f"invalid gracePeriodSeconds {grace!r}") from None
+        return cls(grace_int, policy, pre.get("uid"), pre.get("resourceVersion"), bool(dry))
+
+
+def _strip_rv(obj: dict[str, Any]) -> dict[str, Any]:
+    meta_ = {
+        k: v for k, v in obj["metadata"].items() if k not in ("resourceVersion", "managedFields")
+    }
+    return {**obj, "metadata": meta_}
+
+
+def _content(obj: dict[str, Any], with_status: bool) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in obj.items()
+        if k not in ("metadata", "apiVersion", "kind") and (with_status or k != "status")
+    }
+
+
+class Cluster:
+    """Object semantics over a ``Store``, dispatching kind-specific rules to strategies."""
+
+    def __init__(self, registry: Registry, store: Store) -> None:
+        self.registry = registry
+        self.store = store
+        self.strategies: dict[str, Strategy] = {}
+        self.default_strategy = Strategy()
+        self.protected_namespaces: set[str] = set()
+
+    # ---------------------------------------------------------------- helpers
+    def strategy(self, rtype: ResourceType) -> Strategy:
+        return self.strategies.get(rtype.storage, self.default_strategy)
+
+    def rtype(self, storage: str) -> ResourceType:
+        rtype = self.registry.any_version(storage)
+        if rtype is None:
+            raise ApiError(404, f"the server could not find the requested resource ({storage})")
+        return rtype
+
+    @staticmethod
+    def present(rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        """``obj`` as seen at ``rtype``'s version (custom resources may be served at several)."""
+        if obj.get("apiVersion") == rtype.api_version:
+            return obj
+        return {**obj, "apiVersion": rtype.api_version}
+
+    def _ns(self, rtype: ResourceType, namespace: str | None) -> str:
+        if rtype.namespaced:
+            if not namespace:
+                raise errors.bad_request("a namespace is required for namespaced resources")
+            return namespace
+        return ""
+
+    def _check_namespace_open(self, namespace: str) -> None:
+        ns = self.store.get("namespaces", "", namespace)
+        if ns is None:
+            raise errors.not_found("namespaces", "", namespace)
+        if ns["metadata"].get("deletionTimestamp"):
+            raise ApiError(
+                403,
+                f"unable to create new content in namespace {namespace} because it is being "
+                "terminated",
+                reason="Forbidden",
+                details={
+                    "name": namespace,
+                    "kind": "namespaces",
+                    "causes": [
+                        {
+                            "reason": "NamespaceTerminating",
+                            "message": f"namespace {namespace} is being terminated",
+                            "field": "metadata.namespace",
+                        }
+                    ],
+                },
+            )
+
+    def _invalid(self, rtype: ResourceType, name: str, causes: list[Cause]) -> ApiError:
+        return errors.invalid(rtype.kind, rtype.group, name, causes)
+
+    def _admit(
+        self,
+        rtype: ResourceType,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+        strict: bool,
+    ) -> None:
+        name = obj["metadata"].get("name") or obj["metadata"].get("generateName") or ""
+        causes = meta.validate_metadata(
+            obj["metadata"], namespaced=rtype.namespaced, name_rule=rtype.name_rule
+        )
+        if old is not None and causes:
+            # Names were checked on create; updates only re-check labels and annotations.
+            causes = [c for c in causes if c.field != "metadata.name"]
+        if rtype.schema is not None:
+            rtype.schema.default(obj)
+            dropped = rtype.schema.prune(obj)
+            if dropped and strict:
+                raise errors.bad_request(
+                    f'{rtype.kind} in version "{rtype.version}" cannot be handled as a '
+                    f"{rtype.kind}: strict decoding error: "
+                    + ", ".join(f'unknown field "{d}"' for d in dropped)
+                )
+            causes.extend(rtype.schema.validate(obj))
+        causes.extend(self.strategy(rtype).validate(self, rtype, obj, old))
+        if causes:
+            raise self._invalid(rtype, name, causes)
+
+    # ---------------------------------------------------------------- read
+    def get(self, rtype: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
+        obj = self.store.get(rtype.storage, self._ns(rtype, namespace), name)
+        if obj is None:
+            raise errors.not_found(rtype.plural, rtype.group, name)
+        return obj
+
+    def find(self, storage: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.store.get(storage, namespace, name)
+
+    def list(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        labels: Matcher | None = None,
+        fields: FieldSelector | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+    ) -> dict[str, Any]:
+        items = self.store.items(rtype.storage, namespace if rtype.namespaced else None)
+        if labels is not None:
+            items = [o for o in items if labels(o["metadata"].get("labels") or {})]
+        if fields is not None:
+            items = [o for o in items if fields.matches(o)]
+        list_meta: dict[str, Any] = {"resourceVersion": str(self.store.rv)}
+        if continue_token:
+            start = _decode_continue(continue_token)
+            items = [o for o in items if _sort_key(o) > start]
+        if limit and limit > 0 and len(items) > limit:
+            remaining = len(items) - limit
+            items = items[:limit]
+            list_meta["continue"] = _encode_continue(_sort_key(items[-1]))
+            list_meta["remainingItemCount"] = remaining
+        if rtype.is_crd:
+            items = [self.present(rtype, o) for o in items]
+        return {
+            "kind": rtype.list_kind,
+            "apiVersion": rtype.api_version,
+            "metadata": list_meta,
+            "items": items,
+        }
+
+    # ---------------------------------------------------------------- create
+    def create(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        body: Any,
+        *,
+        dry_run: bool = False,
+        strict: bool = False,
+    ) -> dict[str, Any]:
+        """Create ``body`` (ownership passes to the cluster: it must not be shared)."""
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of the request must be a JSON object")
+        self._check_type(rtype, body)
+        meta_ = body.get("metadata")
+        if meta_ is None:
+            meta_ = body["metadata"] = {}
+        if not isinstance(meta_, dict):
+            raise self._invalid(rtype, "", [Cause("metadata", "Invalid value: must be an object")])
+        ns = self._ns(rtype, namespace)
+        if rtype.namespaced:
+            given = meta_.get("namespace")
+            if given and given != ns:
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on "
+                    "the request"
+                )
+            meta_["namespace"] = ns
+            self._check_namespace_open(ns)
+        else:
+            meta_.pop("namespace", None)
+        if (
+            not meta_.get("name")
+            and isinstance(meta_.get("generateName"), str)
+            and meta_["generateName"]
+        ):
+            for _ in range(8):
+                candidate = meta_["generateName"] + meta.generate_suffix()
+                if self.store.get(rtype.storage, ns, candidate) is None:
+                    break
+            meta_["name"] = candidate
+        for key in (
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "resourceVersion",
+            "selfLink",
+            "managedFields",
+        ):
+            meta_.pop(key, None)
+        meta_["uid"] = meta.new_uid()
+        meta_["creationTimestamp"] = meta.rfc3339()
+        meta_["generation"] = 1
+        if rtype.has_status and rtype.is_crd:
+            body.pop("status", None)
+        strategy = self.strategy(rtype)
+        if rtype.schema is None and not isinstance(meta_.get("name"), str):
+            self._admit(rtype, body, None, strict)
+        strategy.prepare_create(self, rtype, body)
+        try:
+            self._admit(rtype, body, None, strict)
+            name = meta_["name"]
+            if self.store.get(rtype.storage, ns, name) is not None:
+                raise errors.already_exists(rtype.plural, rtype.group, name)
+        except ApiError:
+            strategy.rollback_create(self, rtype, body)
+            raise
+        if dry_run:
+            strategy.rollback_create(self, rtype, body)
+            return self.present(rtype, body)
+        meta_["resourceVersion"] = str(self.store.next_rv())
+        self.store.put(rtype.storage, body, None)
+        strategy.after_create(self, rtype, body)
+        return self.present(rtype, body)
+
+    def _check_type(self, rtype: ResourceType, body: dict[str, Any]) -> None:
+        api_version, kind = body.get("apiVersion"), body.get("kind")
+        if kind is not None and kind != rtype.kind:
+            raise errors.bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API "
+                f"version ({rtype.api_version})"
+                if api_version != rtype.api_version
+                else f"kind {kind!r} does not match the expected kind {rtype.kind!r}"
+            )
+        if api_version is not None and api_version != rtype.api_version:
+            allowed = {f"{rtype.group}/{v}" for v in rtype.served_versions}
+            if api_version not in allowed:
+                raise errors.bad_request(
+                    f"the API version in the data ({api_version}) does not match the expected "
+                    f"API version ({rtype.api_version})"
+                )
+        body["apiVersion"] = rtype.api_version
+        body["kind"] = rtype.kind
+
+    # ---------------------------------------------------------------- update
+    def update(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        name: str,
+        body: Any,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        strict: bool = False,
+    ) -> dict[str, Any]:
+        """PUT semantics: a resourceVersion in ``body`` is a precondition (409 when stale)."""
+        if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
+            raise errors.bad_request("the body of the request must be an object with metadata")
+        ns = self._ns(rtype, namespace)
+        old = self.store.get(rtype.storage, ns, name)
+        if old is None:
+            raise errors.not_found(rtype.plural, rtype.group, name)
+        self._check_type(rtype, body)
+        new_meta = body["metadata"]
+        if new_meta.get("name", name) != name:
+            raise errors.bad_request(
+                f"the name of the object ({new_meta.get('name')}) does not match the name on the "
+                f"URL ({name})"
+            )
+        if rtype.namespaced and new_meta.get("namespace", ns) != ns:
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the "
+                "request"
+            )
+        rv = new_meta.get("resourceVersion")
+        if rv and rv != old["metadata"]["resourceVersion"]:
+            raise errors.conflict(rtype.plural, rtype.group, name, errors.STALE)
+        if new_meta.get("uid") and new_meta["uid"] != old["metadata"]["uid"]:
+            raise errors.conflict(
+                rtype.plural,
+                rtype.group,
+                name,
+                f"Precondition failed: UID in precondition: {new_meta['uid']}, UID in object "
+                f"meta: {old['metadata']['uid']}",
+            )
+        old_meta = old["metadata"]
+        if subresource == "status":
+            new = {**old, "metadata": dict(old_meta)}
+            if "status" in body:
+                new["status"] = body["status"]
+            else:
+                new.pop("status", None)
+        else:
+            new = body
+            new_meta["name"] = name
+            if rtype.namespaced:
+                new_meta["namespace"] = ns
+            for key in _SYSTEM_META:
+                if key in old_meta:
+                    new_meta[key] = old_meta[key]
+                else:
+                    new_meta.pop(key, None)
+            new_meta.pop("selfLink", None)
+            if rtype.has_status:
+                if "status" in old:
+                    new["status"] = old["status"]
+                else:
+                    new.pop("status", None)
+            if old_meta.get("deletionTimestamp"):
+                added = set(new_meta.get("finalizers") or ()) - set(
+                    old_meta.get("finalizers") or ()
+                )
+                if added:
+                    raise self._invalid(
+                        rtype,
+                        name,
+                        [
+                            Cause(
+                                "metadata.finalizers",
+                                f"Forbidden: no new finalizers can be added if the object is being "
+                                f"deleted, found new finalizers {sorted(added)!r}",
+                                "FieldValueForbidden",
+                            )
+                        ],
+                    )
+        self._admit(rtype, new, old, strict)
+        self.strategy(rtype).prepare_update(self, rtype, new, old)
+        if subresource != "status" and (
+            _content(new, not rtype.has_status) != _content(old, not rtype.has_status)
+        ):
+            new["metadata"]["generation"] = int(old_meta.get("generation") or 1) + 1
+        if _strip_rv(new) == _strip_rv(old):
+            return self.present(rtype, old)
+        if dry_run:
+            new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
+            return self.present(rtype, new)
+        return self.present(rtype, self._commit_update(rtype, new, old))
+
+    def _commit_update(
+        self, rtype: ResourceType, new: dict[str, Any], old: dict[str, Any]
+    ) -> dict[str, Any]:
+        new["metadata"]["resourceVersion"] = str(self.store.next_rv())
+        meta_ = new["metadata"]
+        if meta_.get("deletionTimestamp") and not meta_.get("finalizers") and not self._held(new):
+            self._remove(rtype, new, old)
+            return new
+        self.store.put(rtype.storage, new, old)
+        self.strategy(rtype).after_update(self, rtype, new, old)
+        return new
+
+    def _held(self, obj: dict[str, Any]) -> bool:
+        """Namespaces wait for their own spec.finalizers as well as metadata.finalizers."""
+        return obj.get("kind") == "Namespace" and bool((obj.get("spec") or {}).get("finalizers"))
+
+    # ---------------------------------------------------------------- patch
+    def patch(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        name: str,
+        patch_type: str,
+        patch: Any,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        strict: bool = False,
+        field_manager: str | None = None,
+    ) -> dict[str, Any]:
+        ns = self._ns(rtype, namespace)
+        old = self.store.get(rtype.storage, ns, name)
+        if patch_type == APPLY_PATCH:
+            return self._apply(rtype, ns, name, patch, old, subresource, dry_run, strict)
+        if old is None:
+            raise errors.not_found(rtype.plural, rtype.group, name)
+        current = self.present(rtype, old)
+        if patch_type == MERGE_PATCH:
+            if not isinstance(patch, dict):
+                raise errors.bad_request("a merge patch must be a JSON object")
+            patched = json_merge_patch(current, patch)
+        elif patch_type == JSON_PATCH:
+            patched = json_patch(current, patch)
+        elif patch_type == STRATEGIC_MERGE_PATCH:
+            if rtype.merge_keys is None:
+                raise ApiError(
+                    415,
+                    "the body of the request was in an unknown format - accepted media types "
+                    "include: application/json-patch+json, application/merge-patch+json, "
+                    "application/apply-patch+yaml",
+                    reason="UnsupportedMediaType",
+                )
+            patched = strategic_merge_patch(current, patch, rtype.merge_keys)
+        else:
+            raise ApiError(
+                415, f"unsupported patch type {patch_type!r}", reason="UnsupportedMediaType"
+            )
+        if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict):
+            raise errors.bad_request("the patched object must be an object with metadata")
+        patched = clone(patched)
+        if "resourceVersion" not in patched["metadata"]:
+            # A patch without a resourceVersion never conflicts.
+            pass
+        elif patched["metadata"]["resourceVersion"] != old["metadata"]["resourceVersion"]:
+            raise errors.conflict(rtype.plural, rtype.group, name, errors.STALE)
+        return self.update(
+            rtype, ns, name, patched, subresource=subresource, dry_run=dry_run, strict=strict
+        )
+
+    def _apply(
+        self,
+        rtype: ResourceType,
+        ns: str,
+        name: str,
+        body: Any,
+        old: dict[str, Any] | None,
+        subresource: str | None,
+        dry_run: bool,
+        strict: bool,
+    ) -> dict[str, Any]:
+        """Server-side apply, approximated: create when absent, else merge the applied fields."""
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of an apply patch must be an object")
+        if old is None:
+            if subresource:
+                raise errors.not_found(rtype.plural, rtype.group, name)
+            body = clone(body)
+            body.setdefault("metadata", {})["name"] = name
+            return self.create(rtype, ns or None, body, dry_run=dry_run, strict=strict)
+        if rtype.merge_keys is not None:
+            patched = strategic_merge_patch(self.present(rtype, old), body, rtype.merge_keys)
+        else:
+            patched = json_merge_patch(self.present(rtype, old), body)
+        patched = clone(patched)
+        patched["metadata"].pop("resourceVersion", None)
+        return self.update(
+            rtype, ns, name, patched, subresource=subresource, dry_run=dry_run, strict=strict
+        )
+
+    # ---------------------------------------------------------------- delete
+    def delete(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        name: str,
+        options: DeleteOptions | None = None,
+    ) -> dict[str, Any]:
+        """Delete by name: finalizers and graceful kinds leave the object with deletionTimestamp."""
+        options = options or DeleteOptions()
+        ns = self._ns(rtype, namespace)
+        old = self.store.get(rtype.storage, ns, name)
+        if old is None:
+            raise errors.not_found(rtype.plural, rtype.group, name)
+        old_meta = old["metadata"]
+        if options.uid and options.uid != old_meta["uid"]:
+            raise errors.conflict(
+                rtype.plural,
+                rtype.group,
+                name,
+                f"Precondition failed: UID in precondition: {options.uid}, UID in object meta: "
+                f"{old_meta['uid']}",
+            )
+        if options.resource_version and options.resource_version != old_meta["resourceVersion"]:
+            raise errors.conflict(
+                rtype.plural,
+                rtype.group,
+                name,
+                f"Precondition failed: ResourceVersion in precondition: {options.resource_version}"
+                f", ResourceVersion in object meta: {old_meta['resourceVersion']}",
+            )
+        if rtype.storage == "namespaces" and name in self.protected_namespaces:
+            raise errors.forbidden(
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted'
+            )
+        finalizers = list(old_meta.get("finalizers") or ())
+        if options.propagation_policy == "Foreground" and FOREGROUND not in finalizers:
+            if not old_meta.get("deletionTimestamp") or finalizers:
+                finalizers.append(FOREGROUND)
+        elif options.propagation_policy == "Orphan" and ORPHAN not in finalizers:
+            finalizers.append(ORPHAN)
+        replacement = self.strategy(rtype).begin_delete(self, rtype, old, options)
+        if replacement is None and not finalizers and not self._held(old):
+            if options.dry_run:
+                return self.present(rtype, old)
+            final = {**old, "metadata": {**old_meta, "resourceVersion": str(self.store.next_rv())}}
+            self._remove(rtype, final, old)
+            return self.present(rtype, final)
+        new = clone(replacement if replacement is not None else old)
+        new_meta = new["metadata"]
+        if finalizers:
+            new_meta["finalizers"] = finalizers
+        if not new_meta.get("deletionTimestamp"):
+            new_meta["deletionTimestamp"] = meta.rfc3339()
+            new_meta.setdefault("deletionGracePeriodSeconds", 0)
+            if new_meta.get("generation"):
+                new_meta["generation"] = int(new_meta["generation"]) + 1
+        if _strip_rv(new) == _strip_rv(old):
+            return self.present(rtype, old)
+        if options.dry_run:
+            return self.present(rtype, new)
+        new_meta["resourceVersion"] = str(self.store.next_rv())
+        self.store.put(rtype.storage, new, old)
+        return self.present(rtype, new)
+
+    def _remove(self, rtype: ResourceType, final: dict[str, Any], old: dict[str, Any]) -> None:
+        self.store.remove(rtype.storage, final, old)
+        self.strategy(rtype).after_remove(self, rtype, final)
+
+    def remove_now(self, rtype: ResourceType, obj: dict[str, Any]) -> None:
+        """Remove an object whatever its finalizers (a CRD's instances when the CRD goes)."""
+        final = {
+            **obj,
+            "metadata": {**obj["metadata"], "resourceVersion": str(self.store.next_rv())},
+        }
+        self._remove(rtype, final, obj)
+
+    def delete_collection(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        labels: Matcher | None,
+        fields: FieldSelector | None,
+        options: DeleteOptions,
+    ) -> dict[str, Any]:
+        listing = self.list(rtype, namespace, labels, fields)
+        deleted = []
+        for obj in listing["items"]:
+            m = obj["metadata"]
+            try:
+                deleted.append(self.delete(rtype, m.get("namespace"), m["name"], options))
+            except ApiError as exc:
+                if exc.code != 404:
+                    raise
+        listing["items"] = deleted
+        return listing
+
+    # ---------------------------------------------------------------- controllers' helpers
+    def mutate(
+        self,
+        storage: str,
+        namespace: str,
+        name: str,
+        change: Callable[[dict[str, Any]], bool | None],
+        *,
+        subresource: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Apply ``change`` to a copy of the current object and store it (no-op when absent).
+
+        ``change`` returns False to skip the write.
+        """
+        rtype = self.registry.any_version(storage)
+        current = self.store.get(storage, namespace, name)
+        if rtype is None or current is None:
+            return None
+        copy = clone(current)
+        if change(copy) is False:
+            return current
+        try:
+            return self.update(rtype, namespace or None, name, copy, subresource=subresource)
+        except ApiError as exc:
+            log.debug("internal update of %s %s/%s refused: %s", storage, namespace, name, exc)
+            return None
+
+    # ---------------------------------------------------------------- watch
+    def watch(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        resource_version: str | None,
+        labels: Matcher | None,
+        fields: FieldSelector | None,
+        encoder: Encoder | None = None,
+        send_initial_events: bool | None = None,
+        bookmarks: bool = False,
+    ) -> Watcher:
+        """Open a watch; with no or "0" resourceVersion it starts with ADDED for every match."""
+        ns = namespace if rtype.namespaced else None
+        watcher = Watcher(ns, labels, fields, encoder)
+        cache = self.store.cache(rtype.storage)
+        if rtype.is_crd and encoder is None:
+            present = self.present
+            watcher.encoder = lambda type_, obj: encode_event(type_, present(rtype, obj))
+        initial = (
+            send_initial_events
+            if send_initial_events is not None
+            else (not resource_version or resource_version == "0")
+        )
+        if initial:
+            for obj in self.list(rtype, ns, labels, fields)["items"]:
+                line = (
+                    watcher.encoder("ADDED", obj) if watcher.encoder else encode_event("ADDED", obj)
+                )
+                watcher.push(line)
+            if send_initial_events and bookmarks:
+                watcher.push(self.bookmark(rtype, initial_end=True))
+        else:
+            try:
+                since = int(resource_version or 0)
+            except ValueError:
+                raise errors.bad_request(f"invalid resourceVersion {resource_version!r}") from None
+            for event in cache.since(since):
+                watcher.offer(event)
+        watcher.last_rv = self.store.rv
+        cache.watchers.add(watcher)
+        return watcher
+
+    def stop_watch(self, rtype: ResourceType, watcher: Watcher) -> None:
+        watcher.close()
+        self.store.cache(rtype.storage).watchers.discard(watcher)
+
+    def bookmark(self, rtype: ResourceType, *, initial_end: bool = False) -> bytes:
+        metadata: dict[str, Any] = {"resourceVersion": str(self.store.rv)}
+        if initial_end:
+            metadata["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return encode_event(
+            BOOKMARK, {"kind": rtype.kind, "apiVersion": rtype.api_version, "metadata": metadata}
+        )
+
+    def close_watches(self, storage: str | None = None) -> None:
+        for cache in self.store.caches():
+            for watcher in tuple(cache.watchers):
+                watcher.close()
+            cache.watchers.clear()
+
+
+def _sort_key(obj: dict[str, Any]) -> tuple[str, str]:
+    m = obj["metadata"]
+    return (m.get("namespace") or "", m["name"])
+
+
+def _encode_continue(key: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode()
+
+
+def _decode_continue(token: str) -> tuple[str, str]:
+    try:
+        ns, name = orjson.loads(base64.urlsafe_b64decode(token.encode()))
+        return (str(ns), str(name))
+    except (ValueError, TypeError):
+        raise errors.bad_request(f"invalid continue token {token!r}") from None
+
+
+def seconds_until(timestamp: str) -> float:
+    when = meta.parse_time(timestamp)
+    if when is None:
+        return 0.0
+    return (when - dt.datetime.now(dt.UTC)).total_seconds()

@@ -1,0 +1,223 @@
+"""CRD schemas: structural validation, defaulting and pruning of custom objects."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import jsonschema
+import jsonschema.exceptions
+
+from .errors import Cause
+
+_META_KEYS = ("apiVersion", "kind", "metadata")
+
+
+def _to_json_schema(node: Any) -> Any:
+    """Translate an OpenAPI v3 ``openAPIV3Schema`` node into JSON Schema (draft 4 semantics)."""
+    if isinstance(node, list):
+        return [_to_json_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("properties", "patternProperties", "definitions"):
+            out[key] = {k: _to_json_schema(v) for k, v in value.items()}
+        elif key in ("items", "additionalProperties", "not"):
+            out[key] = _to_json_schema(value)
+        elif key in ("allOf", "anyOf", "oneOf"):
+            out[key] = [_to_json_schema(v) for v in value]
+        elif key.startswith("x-kubernetes-") or key in (
+            "nullable",
+            "default",
+            "example",
+            "externalDocs",
+            "format",
+            "description",
+            "title",
+        ):
+            continue
+        else:
+            out[key] = value
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if node.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
+    return out
+
+
+class CrdSchema:
+    """Validation, defaults and pruning for one version of a custom resource."""
+
+    def __init__(self, open_api_v3_schema: dict[str, Any] | None, kind: str) -> None:
+        self.raw = open_api_v3_schema or {
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": True,
+        }
+        self.kind = kind
+        body = copy.deepcopy(self.raw)
+        props = body.setdefault("properties", {}) if isinstance(body, dict) else {}
+        # metadata is validated by the generic metadata rules, never by the CRD schema.
+        props.pop("metadata", None)
+        self._validator = jsonschema.Draft4Validator(_to_json_schema(body))
+
+    def default(self, obj: dict[str, Any]) -> None:
+        """Fill in ``default`` values in place, as the API server does when decoding."""
+        _apply_defaults(obj, self.raw, top=True)
+
+    def prune(self, obj: dict[str, Any]) -> list[str]:
+        """Drop fields the schema does not know; return their paths (for strict validation)."""
+        dropped: list[str] = []
+        _prune(obj, self.raw, "", dropped, top=True)
+        return dropped
+
+    def validate(self, obj: dict[str, Any]) -> list[Cause]:
+        body = {k: v for k, v in obj.items() if k != "metadata"}
+        causes = []
+        for error in sorted(self._validator.iter_errors(body), key=lambda e: list(e.absolute_path)):
+            causes.append(_cause(error))
+        return causes
+
+
+def _path(parts: Any) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _cause(error: jsonschema.exceptions.ValidationError) -> Cause:
+    field = _path(error.absolute_path)
+    shown = repr(error.instance) if not isinstance(error.instance, str) else f'"{error.instance}"'
+    if len(shown) > 200:
+        shown = shown[:200] + "..."
+    validator = error.validator
+    if validator == "required":
+        missing = str(error.message).split("'")[1] if "'" in str(error.message) else ""
+        full = f"{field}.{missing}" if field else missing
+        return Cause(full, "Required value", "FieldValueRequired")
+    if validator == "enum":
+        allowed = ", ".join(
+            f'"{v}"' if isinstance(v, str) else repr(v) for v in error.validator_value
+        )
+        return Cause(
+            field,
+            f"Unsupported value: {shown}: supported values: {allowed}",
+            "FieldValueNotSupported",
+        )
+    if validator == "type":
+        return Cause(
+            field,
+            f"Invalid value: {shown}: {field} in body must be of type "
+            f"{error.validator_value}: {shown}",
+            "FieldValueTypeInvalid",
+        )
+    if validator in ("maxLength", "maxItems", "maxProperties"):
+        return Cause(
+            field, f"Too long: may not be more than {error.validator_value}", "FieldValueTooLong"
+        )
+    if validator == "additionalProperties":
+        return Cause(field, f"Invalid value: {error.message}", "FieldValueInvalid")
+    return Cause(field, f"Invalid value: {shown}: {field} in body {_describe(error)}")
+
+
+def _describe(error: jsonschema.exceptions.ValidationError) -> str:
+    v, value = error.validator, error.validator_value
+    return {
+        "minimum": f"should be greater than or equal to {value}",
+        "maximum": f"should be less than or equal to {value}",
+        "minLength": f"should be at least {value} chars long",
+        "pattern": f"should match '{value}'",
+        "minItems": f"should have at least {value} items",
+    }.get(str(v), error.message)
+
+
+def _apply_defaults(value: Any, schema: Any, *, top: bool = False) -> None:
+    if not isinstance(schema, dict):
+        return
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        for key, sub in props.items():
+            if top and key in _META_KEYS:
+                continue
+            if key not in value and isinstance(sub, dict) and "default" in sub:
+                value[key] = copy.deepcopy(sub["default"])
+            if key in value:
+                _apply_defaults(value[key], sub)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, item in value.items():
+                if key not in props:
+                    _apply_defaults(item, extra)
+    elif isinstance(value, list):
+        items = schema.get("items")
+        if isinstance(items, dict):
+            for item in value:
+                _apply_defaults(item, items)
+
+
+def _prune(value: Any, schema: Any, path: str, dropped: list[str], *, top: bool = False) -> None:
+    if not isinstance(schema, dict) or schema.get("x-kubernetes-preserve-unknown-fields"):
+        if isinstance(schema, dict) and isinstance(value, dict) and schema.get("properties"):
+            for key, sub in schema["properties"].items():
+                if key in value:
+                    _prune(value[key], sub, f"{path}.{key}" if path else key, dropped)
+        return
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        if props is None and extra is None:
+            if schema.get("type") == "object" and not top:
+                for key in list(value):
+                    dropped.append(f"{path}.{key}" if path else key)
+                    del value[key]
+            return
+        for key in list(value):
+            if top and key in _META_KEYS:
+                continue
+            sub_path = f"{path}.{key}" if path else key
+            if props is not None and key in props:
+                _prune(value[key], props[key], sub_path, dropped)
+            elif isinstance(extra, dict):
+                _prune(value[key], extra, sub_path, dropped)
+            elif extra is True:
+                continue
+            else:
+                dropped.append(sub_path)
+                del value[key]
+    elif isinstance(value, list):
+        items = schema.get("items")
+        for i, item in enumerate(value):
+            _prune(item, items, f"{path}[{i}]", dropped)
+
+
+def structural_problems(schema: Any, path: str = "openAPIV3Schema") -> list[Cause]:
+    """Check the structural-schema rule: every node declares a type (or opts out explicitly)."""
+    causes: list[Cause] = []
+    if not isinstance(schema, dict):
+        return [Cause(path, "Invalid value: must be an object")]
+    opted_out = schema.get("x-kubernetes-int-or-string") or schema.get(
+        "x-kubernetes-preserve-unknown-fields"
+    )
+    if "type" not in schema and not opted_out and not _only_logic(schema):
+        causes.append(
+            Cause(
+                f"{path}.type",
+                "Required value: must not be empty for specified object fields",
+                "FieldValueRequired",
+            )
+        )
+    for key, sub in (schema.get("properties") or {}).items():
+        causes.extend(structural_problems(sub, f"{path}.properties[{key}]"))
+    items = schema.get("items")
+    if isinstance(items, dict):
+        causes.extend(structural_problems(items, f"{path}.items"))
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        causes.extend(structural_problems(extra, f"{path}.additionalProperties"))
+    return causes
+
+
+def _only_logic(schema: dict[str, Any]) -> bool:
+    return not ({"properties", "items", "additionalProperties"} & set(schema))

@@ -1,0 +1,128 @@
+"""In-memory objects, one monotonic resourceVersion counter and per-resource watch caches.
+
+Stored objects are never mutated after they are stored: every write stores a new dict, so
+readers, watch events and encoders can share them without copying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .watchcache import ADDED, DELETED, MODIFIED, Event, WatchCache
+
+Listener = Callable[[str, Event], None]
+
+
+class Store:
+    """Objects by storage name, namespace and name, plus a uid index and watch caches."""
+
+    def __init__(self, watch_window: int = 10_000) -> None:
+        self.rv = 1
+        self.watch_window = watch_window
+        self._data: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+        self._counts: dict[str, int] = {}
+        self._by_uid: dict[str, tuple[str, str, str]] = {}
+        self._caches: dict[str, WatchCache] = {}
+        self._listeners: dict[str, list[Listener]] = {}
+        self._global_listeners: list[Listener] = []
+
+    def next_rv(self) -> int:
+        self.rv += 1
+        return self.rv
+
+    def cache(self, storage: str) -> WatchCache:
+        cache = self._caches.get(storage)
+        if cache is None:
+            cache = self._caches[storage] = WatchCache(self.watch_window)
+        return cache
+
+    def caches(self) -> Iterator[WatchCache]:
+        return iter(list(self._caches.values()))
+
+    def listen(self, storage: str | None, listener: Listener) -> None:
+        """Call ``listener(storage, event)`` synchronously after each committed change."""
+        if storage is None:
+            self._global_listeners.append(listener)
+        else:
+            self._listeners.setdefault(storage, []).append(listener)
+
+    def get(self, storage: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._data.get(storage, {}).get(namespace, {}).get(name)
+
+    def by_uid(self, uid: str) -> tuple[str, dict[str, Any]] | None:
+        where = self._by_uid.get(uid)
+        if where is None:
+            return None
+        obj = self.get(*where)
+        return (where[0], obj) if obj is not None else None
+
+    def count(self, storage: str) -> int:
+        return self._counts.get(storage, 0)
+
+    def namespaces_with_objects(self, storage: str) -> list[str]:
+        return [ns for ns, items in self._data.get(storage, {}).items() if items]
+
+    def items(self, storage: str, namespace: str | None) -> list[dict[str, Any]]:
+        """Objects ordered by namespace, then name (the API server's list order)."""
+        spaces = self._data.get(storage)
+        if not spaces:
+            return []
+        if namespace is not None:
+            bucket = spaces.get(namespace)
+            return [bucket[k] for k in sorted(bucket)] if bucket else []
+        out: list[dict[str, Any]] = []
+        for ns in sorted(spaces):
+            bucket = spaces[ns]
+            out.extend(bucket[k] for k in sorted(bucket))
+        return out
+
+    def storages(self) -> list[str]:
+        return list(self._data)
+
+    def _emit(self, storage: str, event: Event) -> None:
+        self.cache(storage).append(event)
+        for listener in self._listeners.get(storage, ()):
+            listener(storage, event)
+        for listener in self._global_listeners:
+            listener(storage, event)
+
+    def put(self, storage: str, obj: dict[str, Any], prev: dict[str, Any] | None) -> Event:
+        """Store ``obj`` (its resourceVersion already set) and emit ADDED or MODIFIED."""
+        meta = obj["metadata"]
+        ns = meta.get("namespace") or ""
+        bucket = self._data.setdefault(storage, {}).setdefault(ns, {})
+        if prev is None:
+            self._counts[storage] = self._counts.get(storage, 0) + 1
+            self._by_uid[meta["uid"]] = (storage, ns, meta["name"])
+        bucket[meta["name"]] = obj
+        event = Event(
+            MODIFIED if prev is not None else ADDED, int(meta["resourceVersion"]), obj, prev
+        )
+        self._emit(storage, event)
+        return event
+
+    def remove(self, storage: str, obj: dict[str, Any], prev: dict[str, Any]) -> Event:
+        """Forget the object and emit DELETED carrying ``obj`` (its final state, new rv)."""
+        meta = obj["metadata"]
+        ns = meta.get("namespace") or ""
+        bucket = self._data.get(storage, {}).get(ns, {})
+        if bucket.pop(meta["name"], None) is not None:
+            self._counts[storage] = self._counts.get(storage, 1) - 1
+        self._by_uid.pop(meta.get("uid", ""), None)
+        event = Event(DELETED, int(meta["resourceVersion"]), obj, prev)
+        self._emit(storage, event)
+        return event
+
+    def drop_storage(self, storage: str) -> None:
+        """Forget every object of a resource without events (the caller closes its watches)."""
+        for bucket in self._data.pop(storage, {}).values():
+            for obj in bucket.values():
+                self._by_uid.pop(obj["metadata"].get("uid", ""), None)
+        self._counts.pop(storage, None)
+
+    def compact(self) -> None:
+        """Forced compaction: every resume from a resourceVersion seen so far answers 410."""
+        self.next_rv()
+        for cache in self._caches.values():
+            cache.compact(self.rv)
