@@ -72,13 +72,15 @@ def cloudtty_adjust_objects(
     ``priorityClassName`` on terminal pods, a NetworkPolicy next to every Service.
 
     :param shell: the CloudShell being planned (read-only).
-    :param objects: every object the plan would create or update for this shell, as
-        manifests (the worker pod, its session Secret, the Service, routes, RBAC objects...).
-        Edit the dicts in place, or add and remove list entries.
+    :param objects: every object the planner wants to exist for this shell -- whether it
+        exists already or not (its Service, routes, session and access Secrets, RBAC objects,
+        and the terminal pod when the shell is making one). Edit the dicts in place, or add and
+        remove list entries. Idle warm workers and the claim of one are not included.
 
-    **When called:** on every planning pass of a live shell that creates or updates objects,
-    after the backends produced them and before the planner compares them with the observed
-    cluster. Not called for shells being deleted or for the warm pool's idle workers.
+    **When called:** on every planning pass of a live shell, after the backends produced the
+    objects and before the planner compares them with the observed cluster (so an adjustment
+    that is already in place causes no write). Not called for shells being deleted, finished
+    shells, or the warm pool.
 
     **Return:** ``None`` after editing ``objects`` in place, or a new list that replaces it.
     Implementations run one after another and each sees the previous one's result.
