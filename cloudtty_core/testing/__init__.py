@@ -24,6 +24,16 @@ from cloudtty_core.testing.fakes import (
 )
 from cloudtty_core.testing.kubelet import end_pod, fail_pod, start_pods
 from cloudtty_core.testing.manifests import TEST_KUBECONFIG, cloudshell, kubeconfig_secret
+from cloudtty_core.testing.schema import (
+    KUBERNETES_VERSIONS,
+    SchemaCheckedExposureTests,
+    SchemaViolation,
+    check_manifest,
+    load_crds,
+    validate_custom_resource,
+    validate_kubernetes_object,
+    validate_metadata,
+)
 from cloudtty_core.testing.strategies import (
     cloudshell_dicts,
     cloudshell_specs,
@@ -32,6 +42,7 @@ from cloudtty_core.testing.strategies import (
 )
 
 __all__ = [
+    "KUBERNETES_VERSIONS",
     "NOW",
     "TEST_KUBECONFIG",
     "AlreadyExists",
@@ -44,7 +55,10 @@ __all__ = [
     "FakeImageBackend",
     "NotConverging",
     "NotFound",
+    "SchemaCheckedExposureTests",
+    "SchemaViolation",
     "apply_plan",
+    "check_manifest",
     "cloudshell",
     "cloudshell_dicts",
     "cloudshell_specs",
@@ -57,7 +71,11 @@ __all__ = [
     "fake_registry",
     "kubeconfig_secret",
     "kubeconfig_sources",
+    "load_crds",
     "merge_patch",
     "shell_ref",
     "start_pods",
+    "validate_custom_resource",
+    "validate_kubernetes_object",
+    "validate_metadata",
 ]
