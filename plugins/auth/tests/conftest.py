@@ -34,3 +34,9 @@ def make_request(make_shell: ShellFactory) -> RequestFactory:
         return AuthRequest(make_shell(**auth), OperatorSettings())
 
     return build
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The terminal server these tests start runs on asyncio (aiohttp)."""
+    return "asyncio"
