@@ -675,6 +675,6 @@ def decode_secret_value(secret: Mapping[str, Any], key: str) -> str | None:
     if key not in data:
         return None
     try:
-        return base64.b64decode(str(data[key])).decode()
+        return base64.b64decode(str(data[key]), validate=True).decode()
     except (ValueError, UnicodeDecodeError):
         return None

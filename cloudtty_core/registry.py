@@ -244,4 +244,4 @@ def _check_shape(kind: BackendKind, backend: object) -> None:
     # A wrong object would otherwise fail much later, inside a reconcile, far from its plugin.
     missing = [attr for attr in _REQUIRED[kind] if not hasattr(backend, attr)]
     if missing:
-        raise BackendError(f"{backend!r} is not a {kind} backend: it lacks {', '.join(missing)}")
+        raise BackendError(f"{backend!r} is not an {kind} backend: it lacks {', '.join(missing)}")

@@ -34,6 +34,7 @@ from cloudtty_core.testing.schema import (
     validate_kubernetes_object,
     validate_metadata,
 )
+from cloudtty_core.testing.shared import SharedRouteTests
 from cloudtty_core.testing.strategies import (
     cloudshell_dicts,
     cloudshell_specs,
@@ -57,6 +58,7 @@ __all__ = [
     "NotFound",
     "SchemaCheckedExposureTests",
     "SchemaViolation",
+    "SharedRouteTests",
     "apply_plan",
     "check_manifest",
     "cloudshell",
