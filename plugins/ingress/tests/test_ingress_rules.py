@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloudtty_ingress import (
+    IngressBackend,
+    concrete_host,
+    resolve_ingress_class,
+    route_path,
+    with_entry,
+    without_entries,
+)
+from cloudtty_ingress.plugin import cloudtty_register_backends
+from cloudtty_ingress.shared import path_entry
+
 from cloudtty_core import (
     BackendRegistry,
     ExposureRequest,
@@ -15,16 +26,6 @@ from cloudtty_core import (
     shell_from_dict,
 )
 from cloudtty_core.testing import cloudshell, validate_kubernetes_object
-from cloudtty_ingress import (
-    IngressBackend,
-    concrete_host,
-    resolve_ingress_class,
-    route_path,
-    with_entry,
-    without_entries,
-)
-from cloudtty_ingress.plugin import cloudtty_register_backends
-from cloudtty_ingress.shared import path_entry
 
 
 def ingress_class(
