@@ -21,7 +21,13 @@ from . import meta
 from .cluster import Cluster, DeleteOptions
 from .config import SandboxConfig
 from .errors import ApiError
-from .localrun import ContainerConfigError, LocalProcess, PodFiles, search_path
+from .localrun import (
+    ContainerConfigError,
+    LocalProcess,
+    PodFiles,
+    expand_references,
+    search_path,
+)
 from .podnet import PodIPAllocator
 from .pods import TERMINAL_PHASES
 from .tokens import TokenIssuer
@@ -242,6 +248,7 @@ class PodWorker:
             self._simulate_exit(c)
             return
         while True:
+            self.files.pod = self.pod  # the pod as stored now: podIP and node are set
             try:
                 self.files.materialise(c.spec)
                 env = self.kubelet.base_env(self.files.root)
@@ -257,7 +264,8 @@ class PodWorker:
         termination.touch()
         workdir = c.spec.get("workingDir")
         cwd = self.files.root / (workdir.lstrip("/") if workdir else "workdir")
-        process = LocalProcess(list(c.local_argv or []), cwd, env, self.files.log_path(c.name))
+        argv = [expand_references(arg, env) for arg in c.local_argv or []]
+        process = LocalProcess(argv, cwd, env, self.files.log_path(c.name))
         try:
             await process.start()
         except (FileNotFoundError, PermissionError, OSError) as exc:
@@ -479,6 +487,7 @@ class Kubelet:
             if worker is None:
                 self._final_delete(pod)
             elif not worker.terminating.is_set():
+                worker.pod = pod  # carries deletionGracePeriodSeconds
                 self.event(pod, "Normal", "Killing", "Stopping container(s)")
                 worker.terminating.set()
                 self.spawn(self._finish_deletion(worker))

@@ -107,7 +107,7 @@ class PodFiles:
             if not name:
                 continue
             if "value" in item:
-                env[name] = _expand(str(item.get("value") or ""), env)
+                env[name] = expand_references(str(item.get("value") or ""), env)
                 continue
             source = item.get("valueFrom") or {}
             value: str | None = None
@@ -279,7 +279,7 @@ class PodFiles:
         return self.root / "logs" / f"{container_name}.log"
 
 
-def _expand(value: str, env: dict[str, str]) -> str:
+def expand_references(value: str, env: dict[str, str]) -> str:
     """Kubernetes ``$(VAR)`` references to earlier variables."""
     if "$(" not in value:
         return value
