@@ -178,6 +178,11 @@ class ServiceStrategy(Strategy):
         if not ports and kind != "ExternalName" and spec.get("clusterIP") != "None":
             causes.append(Cause("spec.ports", "Required value", "FieldValueRequired"))
         names: set[str] = set()
+        old_node_ports = {
+            p.get("nodePort")
+            for p in ((old or {}).get("spec") or {}).get("ports") or ()
+            if isinstance(p, dict)
+        }
         for i, port in enumerate(ports):
             where = f"spec.ports[{i}]"
             if not isinstance(port, dict):
@@ -211,7 +216,9 @@ class ServiceStrategy(Strategy):
                 names.add(name)
             node_port = port.get("nodePort")
             if node_port is not None:
-                if not _wants_node_ports(spec):
+                if not _wants_node_ports(spec) and node_port in old_node_ports:
+                    pass  # left over from the old type: dropped with the type change
+                elif not _wants_node_ports(spec):
                     causes.append(
                         Cause(
                             f"{where}.nodePort",

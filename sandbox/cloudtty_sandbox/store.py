@@ -19,6 +19,7 @@ class Store:
 
     def __init__(self, watch_window: int = 10_000) -> None:
         self.rv = 1
+        self.compacted = 0
         self.watch_window = watch_window
         self._data: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         self._counts: dict[str, int] = {}
@@ -35,6 +36,7 @@ class Store:
         cache = self._caches.get(storage)
         if cache is None:
             cache = self._caches[storage] = WatchCache(self.watch_window)
+            cache.floor = self.compacted
         return cache
 
     def caches(self) -> Iterator[WatchCache]:
@@ -123,6 +125,6 @@ class Store:
 
     def compact(self) -> None:
         """Forced compaction: every resume from a resourceVersion seen so far answers 410."""
-        self.next_rv()
+        self.compacted = self.next_rv()
         for cache in self._caches.values():
             cache.compact(self.rv)

@@ -49,7 +49,9 @@ def test_object_semantics_on_create(sandbox_api_client):
 
 def test_pod_crud_and_stale_update_conflict(sandbox_api_client):
     core = client.CoreV1Api(sandbox_api_client)
-    created = core.create_namespaced_pod("default", _pod("web", {"app": "web"}))
+    pod = _pod("web", {"app": "web"})
+    pod["spec"]["nodeName"] = "elsewhere"  # no kubelet writes to it while the test runs
+    created = core.create_namespaced_pod("default", pod)
     assert created.status.phase == "Pending"
     got = core.read_namespaced_pod("web", "default")
     assert got.metadata.uid == created.metadata.uid
