@@ -46,6 +46,7 @@ def _steps(shells: int) -> st.SearchStrategy[tuple[str, Any]]:
     index = st.integers(0, shells - 1)
     return st.one_of(
         st.tuples(st.just("add"), index),
+        st.tuples(st.just("add"), index),  # twice: more shells alive at once
         st.tuples(st.just("delete"), index),
         st.tuples(st.just("settle"), st.none()),
         # Plan every shell against one observed state, apply in the order given.
@@ -119,6 +120,7 @@ class SharedRouteTests(SchemaCheckedExposureTests):
         settles the shared object has one entry per live shell and keeps foreign entries."""
         base = self.with_shells(cluster, backend)
         foreign = list(self.foreign_routes(base))
+        pool = range(len(self.shared_pool))
 
         @settings(
             max_examples=self.shared_examples,
@@ -126,10 +128,16 @@ class SharedRouteTests(SchemaCheckedExposureTests):
             suppress_health_check=[HealthCheck.too_slow],
             database=None,
         )
-        @given(st.lists(_steps(len(self.shared_pool)), max_size=10))
-        def run(steps: list[tuple[str, Any]]) -> None:
+        @given(
+            st.lists(st.sampled_from(pool), min_size=1, unique=True),
+            st.permutations(pool),
+            st.lists(_steps(len(self.shared_pool)), max_size=12),
+        )
+        def run(first: list[int], order: list[int], steps: list[tuple[str, Any]]) -> None:
+            # Several shells appear at once and race for the shared object first.
+            opening: list[tuple[str, Any]] = [("add", i) for i in first] + [("race", order)]
             snapshot = base
-            for action, arg in steps:
+            for action, arg in [*opening, *steps]:
                 if action == "add":
                     name = self.shared_pool[arg]
                     if name not in self._existing(snapshot):
