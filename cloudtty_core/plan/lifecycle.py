@@ -51,7 +51,7 @@ from cloudtty_core.phases import Event, Phase
 from cloudtty_core.registry import AnyBackend, BackendKind, BackendNotInstalled
 from cloudtty_core.validation import validate_shell
 
-from .auth import AuthOutcome, access_secret, resolve_auth
+from .auth import AuthOutcome, access_secret, configure_auth, resolve_auth
 from .deletion import plan_deletion
 from .exposure import ExposureOutcome, expose
 from .kubeconfig import resolve_kubeconfig
@@ -219,6 +219,12 @@ def _plan_valid(
         builder.condition(ACCEPTED, False, "UnsupportedAuth", message)
         builder.step(Event.SPEC_INVALID, message)
         return _finish(shell, ident, builder, cluster, context)
+    auth_setup = configure_auth(auth_backend, shell, context.settings)
+    if isinstance(auth_setup, str):
+        message = f"invalid auth settings: {auth_setup}"
+        builder.condition(ACCEPTED, False, "InvalidAuth", message)
+        builder.step(Event.SPEC_INVALID, message)
+        return _finish(shell, ident, builder, cluster, context)
     builder.condition(ACCEPTED, True, "Accepted", "")
     if builder.phase in (None, Phase.PENDING):
         builder.step(Event.SPEC_ACCEPTED, "spec accepted, provisioning the terminal")
@@ -246,7 +252,9 @@ def _plan_valid(
         work.deletes += _worker_refs(stale, cluster)
 
     kube = resolve_kubeconfig(shell, ident, cluster, settings)
-    work.wanted += kube.wanted
+    # The ServiceAccount and RoleBinding belong to the shell: labelled and owned like the rest,
+    # so deletion (and garbage collection) finds them.
+    work.wanted += [decorate(o, ident) for o in kube.wanted]
     if kube.waiting is None:
         builder.condition(KUBECONFIG_READY, True, "Found", f"kubeconfig from {kube.source}")
     else:
@@ -257,7 +265,7 @@ def _plan_valid(
             kube.waiting.message,
             transient=kube.waiting.transient,
         )
-    auth = resolve_auth(auth_backend, shell, ident, cluster, settings, context.token_source)
+    auth = resolve_auth(auth_backend, auth_setup, ident, cluster, context.token_source)
     if auth.waiting is None:
         builder.condition(AUTH_READY, True, "Configured", f"auth mode {auth.setup.mode}")
     else:
@@ -319,7 +327,9 @@ def _plan_valid(
             )
         else:
             builder.condition(ROUTE_READY, True, "Routed", f"served at {url}")
-        if image.supports_warm_pool:
+        # While a credential is missing the worker keeps the session it has; a session built
+        # without the credential would serve the wrong auth.
+        if image.supports_warm_pool and dependencies_ready:
             work.wanted.append(
                 _session(
                     image,
@@ -355,7 +365,9 @@ def _plan_valid(
     if new_pod is not None:
         work.wanted.append(new_pod)
     if worker is not None and auth.setup.token_param is not None and auth.material.token:
-        work.wanted.append(access_secret(ident, auth.material.token, url, auth.setup))
+        work.wanted.append(
+            decorate(access_secret(ident, auth.material.token, url, auth.setup), ident)
+        )
 
     # Worker status, conditions and phase.
     if worker != shell.status.worker:
@@ -459,7 +471,7 @@ def _session(
         secret_name=session_secret_name(worker.name),
         kubeconfig=kubeconfig or "",
         command=shell_command(shell),
-        auth=dict(auth_backend.session_auth(auth.setup, auth.material)),
+        auth=dict(auth.session),
         base_path=route.exposure.base_path,
         expires_at=expires_at,
         settings=context.settings,
