@@ -1,0 +1,685 @@
+"""The API server as the runtime sees it: the official client's REST layer, with plain dicts.
+
+The runtime works with manifests (``dict``), never with the generated model classes: every
+kind -- built-in, CloudShell, a plugin's Istio VirtualService -- goes through the same few
+verbs, and nothing is converted twice. :class:`KubeClient` uses the official ``kubernetes``
+package for everything that matters to a client (configuration from kubeconfig or the pod's
+ServiceAccount, TLS, bearer tokens and their refresh, connection pooling) and only builds the
+paths itself.
+
+The client is synchronous and thread-safe; the runtime calls it from worker threads (see
+:mod:`cloudtty_core.runtime.api`). Failures are :class:`ApiError` subclasses carrying the
+Kubernetes ``Status`` (code, reason, message); connection failures are :class:`TransportError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+
+from cloudtty_core.backends import KindRef, ObjectRef
+from cloudtty_core.model import Manifest
+
+__all__ = [
+    "AlreadyExists",
+    "ApiError",
+    "Conflict",
+    "Forbidden",
+    "Gone",
+    "Invalid",
+    "KubeClient",
+    "NotFound",
+    "RequestObserver",
+    "Resource",
+    "TooManyRequests",
+    "TransportError",
+    "WatchStream",
+    "label_selector",
+]
+
+MERGE_PATCH = "application/merge-patch+json"
+
+RequestObserver = Callable[[str, str, int], None]
+"""Called after every request with (verb, resource, HTTP status; 0 when no answer came)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """The API server refused a request (or could not be reached: :class:`TransportError`).
+
+    ``status`` is the HTTP code, ``reason`` the Status reason (``NotFound``, ``Conflict``,
+    ``AlreadyExists``, ``Invalid``, ...), ``retry_after`` the delay the server asked for.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.retry_after = retry_after
+        self.details: Mapping[str, Any] = details or {}
+        super().__init__(f"{status} {reason}: {message}" if status else message)
+
+
+class TransportError(ApiError):
+    """No answer: the connection failed, was reset or timed out."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, "TransportError", message)
+
+
+class NotFound(ApiError):
+    """404: the object (or its namespace, or its kind) does not exist."""
+
+
+class Conflict(ApiError):
+    """409 Conflict: the object changed since its resourceVersion was read."""
+
+
+class AlreadyExists(ApiError):
+    """409 AlreadyExists: an object of that name exists already."""
+
+
+class Gone(ApiError):
+    """410: the resourceVersion to resume from was compacted away; list again."""
+
+
+class Invalid(ApiError):
+    """422 Invalid or 400 BadRequest: the object itself is wrong; retrying will not help."""
+
+
+class Forbidden(ApiError):
+    """403: the operator's ServiceAccount may not do this."""
+
+
+class TooManyRequests(ApiError):
+    """429: the server sheds load; ``retry_after`` says when to come back."""
+
+
+def _error_class(status: int, reason: str) -> type[ApiError]:
+    if status == 404:
+        return NotFound
+    if status == 409:
+        return AlreadyExists if reason == "AlreadyExists" else Conflict
+    if status == 410:
+        return Gone
+    if status in (400, 422):
+        return Invalid
+    if status == 403:
+        return Forbidden
+    if status == 429:
+        return TooManyRequests
+    return ApiError
+
+
+def error_from_status(
+    status: int, body: bytes | Mapping[str, Any] | None, retry_after: str | None = None
+) -> ApiError:
+    """The :class:`ApiError` for an HTTP answer ``status`` with a ``Status`` ``body``."""
+    parsed: Mapping[str, Any] = {}
+    if isinstance(body, Mapping):
+        parsed = body
+    elif body:
+        try:
+            loaded = json.loads(body)
+        except ValueError:
+            loaded = None
+        if isinstance(loaded, Mapping):
+            parsed = loaded
+    reason = str(parsed.get("reason") or _DEFAULT_REASONS.get(status, "Unknown"))
+    message = str(
+        parsed.get("message")
+        or (body[:200].decode(errors="replace") if isinstance(body, bytes) else "")
+    )
+    details = parsed.get("details") if isinstance(parsed.get("details"), Mapping) else {}
+    delay: float | None = None
+    if retry_after:
+        try:
+            delay = float(retry_after)
+        except ValueError:
+            delay = None
+    if delay is None and isinstance(details, Mapping) and details.get("retryAfterSeconds"):
+        delay = float(details["retryAfterSeconds"])
+    return _error_class(status, reason)(
+        status, reason, message, retry_after=delay, details=details or {}
+    )
+
+
+_DEFAULT_REASONS = {
+    400: "BadRequest",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    410: "Expired",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Resources and paths
+# --------------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Resource:
+    """A kind as a REST resource: where its objects live on the API server."""
+
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool = True
+
+    @classmethod
+    def of(cls, kind: KindRef) -> Resource:
+        """The resource of a backend's :class:`~cloudtty_core.KindRef`."""
+        return cls(kind.api_version, kind.kind, kind.plural, kind.namespaced)
+
+    @property
+    def group(self) -> str:
+        """The API group ("" for the core group)."""
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def base(self) -> str:
+        """``/api/v1`` or ``/apis/<group>/<version>``."""
+        return (
+            f"/apis/{self.api_version}" if "/" in self.api_version else f"/api/{self.api_version}"
+        )
+
+    def path(
+        self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
+    ) -> str:
+        """The collection path (``name`` None) or the object path, optionally a subresource."""
+        parts = [self.base]
+        if self.namespaced and namespace:
+            parts.append(f"namespaces/{quote(namespace, safe='')}")
+        parts.append(self.plural)
+        if name is not None:
+            parts.append(quote(name, safe=""))
+            if subresource:
+                parts.append(subresource)
+        return "/".join(parts)
+
+    def __str__(self) -> str:
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+
+BUILTIN_RESOURCES: tuple[Resource, ...] = (
+    Resource("v1", "Pod", "pods"),
+    Resource("v1", "Service", "services"),
+    Resource("v1", "Secret", "secrets"),
+    Resource("v1", "ConfigMap", "configmaps"),
+    Resource("v1", "ServiceAccount", "serviceaccounts"),
+    Resource("v1", "Event", "events"),
+    Resource("v1", "Node", "nodes", namespaced=False),
+    Resource("v1", "Namespace", "namespaces", namespaced=False),
+    Resource("events.k8s.io/v1", "Event", "events"),
+    Resource("coordination.k8s.io/v1", "Lease", "leases"),
+    Resource("rbac.authorization.k8s.io/v1", "Role", "roles"),
+    Resource("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
+    Resource("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", namespaced=False),
+    Resource("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", False),
+    Resource("networking.k8s.io/v1", "Ingress", "ingresses"),
+    Resource("networking.k8s.io/v1", "IngressClass", "ingressclasses", namespaced=False),
+    Resource(
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        namespaced=False,
+    ),
+)
+"""Kinds whose resource names are known without asking the server."""
+
+
+def label_selector(selector: Mapping[str, str] | None) -> str | None:
+    """``{"a": "b"}`` as the query value ``a=b`` (None for no selector)."""
+    if not selector:
+        return None
+    return ",".join(f"{key}={value}" for key, value in sorted(selector.items()))
+
+
+# --------------------------------------------------------------------------------------------
+# Watch streams
+# --------------------------------------------------------------------------------------------
+
+
+class WatchStream:
+    """An open watch: iterate to get batches of events (each a decoded ``{type, object}``).
+
+    Batches hold the events that arrived together, so a burst costs one hand-over to the
+    event loop. :meth:`close` may be called from any thread; it unblocks a pending read.
+    """
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+        self._closed = False
+
+    def __iter__(self) -> Iterator[list[Manifest]]:
+        pending = b""
+        try:
+            for chunk in self._response.stream(None, decode_content=True):
+                if self._closed:
+                    return
+                pending += chunk
+                if b"\n" not in pending:
+                    continue
+                *lines, pending = pending.split(b"\n")
+                batch = [json.loads(line) for line in lines if line.strip()]
+                if batch:
+                    yield batch
+            if pending.strip() and not self._closed:
+                yield [json.loads(pending)]
+        except Exception as error:
+            if self._closed:
+                return
+            raise TransportError(f"watch stream broke: {type(error).__name__}: {error}") from None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the stream (idempotent, thread-safe)."""
+        if self._closed:
+            return
+        self._closed = True
+        response = self._response
+        try:
+            shutdown = getattr(response, "shutdown", None)
+            if shutdown is not None:
+                shutdown()
+        except Exception:  # the socket may be gone already
+            pass
+        try:
+            response.release_conn()
+        except Exception:  # idem
+            pass
+
+
+# --------------------------------------------------------------------------------------------
+# The client
+# --------------------------------------------------------------------------------------------
+
+
+class KubeClient:
+    """The runtime's synchronous, thread-safe API client (manifests in, manifests out).
+
+    Build one with :meth:`from_kubeconfig`, :meth:`in_cluster`, :meth:`for_url` or from a
+    configured ``kubernetes.client.ApiClient``.
+
+    :param api_client: the official client, configured (host, TLS, token).
+    :param on_request: observer of every request (metrics).
+    :param timeout: (connect, read) seconds for requests that are not watches.
+    """
+
+    def __init__(
+        self,
+        api_client: Any,
+        *,
+        on_request: RequestObserver | None = None,
+        timeout: tuple[float, float] = (5.0, 30.0),
+    ) -> None:
+        self.api_client = api_client
+        self.on_request = on_request
+        self.timeout = timeout
+        self._resources: dict[tuple[str, str], Resource] = {
+            (r.api_version, r.kind): r for r in BUILTIN_RESOURCES
+        }
+        self._lock = threading.Lock()
+
+    # Construction ------------------------------------------------------------------------
+
+    @classmethod
+    def from_kubeconfig(
+        cls, path: str | Path | None = None, context: str | None = None, **kwargs: Any
+    ) -> KubeClient:
+        """A client for the cluster of a kubeconfig file (default: ``$KUBECONFIG`` or
+        ``~/.kube/config``) and context (default: the current one)."""
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(path) if path is not None else None,
+            context=context,
+            client_configuration=configuration,
+        )
+        return cls(client.ApiClient(configuration), **kwargs)
+
+    @classmethod
+    def in_cluster(cls, **kwargs: Any) -> KubeClient:
+        """A client using the pod's ServiceAccount (running inside the cluster)."""
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        return cls(client.ApiClient(configuration), **kwargs)
+
+    @classmethod
+    def for_url(cls, url: str, token: str | None = None, **kwargs: Any) -> KubeClient:
+        """A client for ``url`` with a bearer ``token`` (no TLS verification for http)."""
+        from kubernetes import client
+
+        configuration = client.Configuration()
+        configuration.host = url
+        if token:
+            configuration.api_key = {"authorization": token}
+            configuration.api_key_prefix = {"authorization": "Bearer"}
+        configuration.verify_ssl = url.startswith("https://")
+        return cls(client.ApiClient(configuration), **kwargs)
+
+    def set_pool_size(self, connections: int) -> None:
+        """Keep up to ``connections`` connections open (requests in flight plus watches)."""
+        from kubernetes import client
+
+        configuration = self.api_client.configuration
+        configuration.connection_pool_maxsize = max(connections, 1)
+        self.api_client.rest_client = client.rest.RESTClientObject(configuration)
+
+    @property
+    def server(self) -> str:
+        """The API server URL this client talks to."""
+        return str(self.api_client.configuration.host)
+
+    def ca_data(self) -> bytes | None:
+        """The CA bundle this client trusts (PEM), when it has one."""
+        configuration = self.api_client.configuration
+        if getattr(configuration, "ca_cert_data", None):
+            data = configuration.ca_cert_data
+            return data.encode() if isinstance(data, str) else bytes(data)
+        path = getattr(configuration, "ssl_ca_cert", None)
+        if path:
+            try:
+                return Path(path).read_bytes()
+            except OSError:
+                return None
+        return None
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.api_client.close()
+
+    # Resources ---------------------------------------------------------------------------
+
+    def register(self, *resources: Resource) -> None:
+        """Teach the client resource names it cannot guess (a plugin's kinds)."""
+        with self._lock:
+            for resource in resources:
+                self._resources[(resource.api_version, resource.kind)] = resource
+
+    def resource(self, api_version: str, kind: str) -> Resource:
+        """The resource of a kind: known ones at once, others through discovery (cached)."""
+        key = (api_version, kind)
+        found = self._resources.get(key)
+        if found is not None:
+            return found
+        probe = Resource(api_version, kind, "")
+        listing = self.request("GET", probe.base, verb="discover", resource=api_version)
+        for entry in listing.get("resources") or ():
+            if entry.get("kind") == kind and "/" not in str(entry.get("name")):
+                resource = Resource(
+                    api_version, kind, str(entry["name"]), bool(entry.get("namespaced"))
+                )
+                self.register(resource)
+                return resource
+        raise NotFound(404, "NotFound", f"the server does not serve {kind} in {api_version}")
+
+    def resource_of(self, manifest: Mapping[str, Any]) -> Resource:
+        """The resource of a manifest (by its apiVersion and kind)."""
+        return self.resource(str(manifest["apiVersion"]), str(manifest["kind"]))
+
+    def serves(self, api_version: str, kind: str) -> bool:
+        """Whether the server serves ``kind`` in ``api_version`` (asks discovery)."""
+        probe = Resource(api_version, kind, "")
+        try:
+            listing = self.request("GET", probe.base, verb="discover", resource=api_version)
+        except NotFound:
+            return False
+        return any(
+            entry.get("kind") == kind and "/" not in str(entry.get("name"))
+            for entry in listing.get("resources") or ()
+        )
+
+    # Requests ----------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Sequence[tuple[str, Any]] = (),
+        body: Any = None,
+        content_type: str | None = None,
+        verb: str = "",
+        resource: str = "",
+        timeout: Any = None,
+    ) -> Manifest:
+        """One request; the decoded JSON answer, or an :class:`ApiError`."""
+        response = self._send(method, path, query, body, content_type, verb, resource, timeout)
+        try:
+            data = response.read()
+        except Exception as error:
+            raise TransportError(f"{method} {path}: {type(error).__name__}: {error}") from None
+        if not 200 <= response.status < 300:
+            raise error_from_status(response.status, data, response.getheader("Retry-After"))
+        if not data:
+            return {}
+        decoded = json.loads(data)
+        return decoded if isinstance(decoded, dict) else {"items": decoded}
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, Any]],
+        body: Any,
+        content_type: str | None,
+        verb: str,
+        resource: str,
+        timeout: Any,
+    ) -> Any:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+        params = [(k, v) for k, v in query if v is not None]
+        method_, url, header_params, body_, post = self.api_client.param_serialize(
+            method,
+            path,
+            query_params=params,
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        status = 0
+        try:
+            response = self.api_client.call_api(
+                method_, url, header_params, body_, post, _request_timeout=timeout or self.timeout
+            )
+            status = int(response.status)
+            return response
+        except ApiError:
+            raise
+        except Exception as error:
+            raise TransportError(f"{method} {path}: {type(error).__name__}: {error}") from None
+        finally:
+            if self.on_request is not None:
+                self.on_request(verb or method.lower(), resource, status)
+
+    # Verbs -------------------------------------------------------------------------------
+
+    def get(self, resource: Resource, namespace: str | None, name: str) -> Manifest:
+        """GET one object."""
+        return self.request(
+            "GET", resource.path(namespace, name), verb="get", resource=str(resource)
+        )
+
+    def list(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+        limit: int | None = None,
+        continue_: str | None = None,
+        resource_version: str | None = None,
+    ) -> Manifest:
+        """One page of a LIST (``metadata.continue`` names the next page)."""
+        query = [
+            ("labelSelector", label_selector(labels)),
+            ("limit", limit),
+            ("continue", continue_),
+            ("resourceVersion", resource_version),
+        ]
+        return self.request(
+            "GET", resource.path(namespace), query=query, verb="list", resource=str(resource)
+        )
+
+    def create(self, manifest: Manifest) -> Manifest:
+        """POST ``manifest`` (its namespace from ``metadata.namespace``)."""
+        resource = self.resource_of(manifest)
+        namespace = (manifest.get("metadata") or {}).get("namespace")
+        return self.request(
+            "POST", resource.path(namespace), body=manifest, verb="create", resource=str(resource)
+        )
+
+    def replace(self, manifest: Manifest, *, subresource: str | None = None) -> Manifest:
+        """PUT ``manifest``; its ``metadata.resourceVersion`` is a precondition (409)."""
+        resource = self.resource_of(manifest)
+        ref = ObjectRef.of(manifest)
+        return self.request(
+            "PUT",
+            resource.path(ref.namespace, ref.name, subresource),
+            body=manifest,
+            verb="update",
+            resource=str(resource) + (f"/{subresource}" if subresource else ""),
+        )
+
+    def patch(
+        self,
+        ref: ObjectRef,
+        merge_patch: Manifest,
+        *,
+        subresource: str | None = None,
+    ) -> Manifest:
+        """A JSON merge patch; a ``metadata.resourceVersion`` in it is a precondition (409)."""
+        resource = self.resource(ref.api_version, ref.kind)
+        return self.request(
+            "PATCH",
+            resource.path(ref.namespace, ref.name, subresource),
+            body=merge_patch,
+            content_type=MERGE_PATCH,
+            verb="patch",
+            resource=str(resource),
+        )
+
+    def delete(
+        self, ref: ObjectRef, *, propagation: str = "Background", uid: str | None = None
+    ) -> Manifest:
+        """DELETE one object (optionally only if it still has ``uid``)."""
+        resource = self.resource(ref.api_version, ref.kind)
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "propagationPolicy": propagation,
+        }
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        return self.request(
+            "DELETE",
+            resource.path(ref.namespace, ref.name),
+            body=body,
+            verb="delete",
+            resource=str(resource),
+        )
+
+    def request_token(
+        self,
+        namespace: str,
+        service_account: str,
+        expiration_seconds: int,
+        audiences: Sequence[str] = (),
+    ) -> str:
+        """A token for a ServiceAccount through the TokenRequest API. Never log it."""
+        resource = self.resource("v1", "ServiceAccount")
+        body: dict[str, Any] = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": int(expiration_seconds)},
+        }
+        if audiences:
+            body["spec"]["audiences"] = list(audiences)
+        answer = self.request(
+            "POST",
+            resource.path(namespace, service_account, "token"),
+            body=body,
+            verb="create",
+            resource="serviceaccounts/token",
+        )
+        token = (answer.get("status") or {}).get("token")
+        if not token:
+            raise ApiError(500, "InternalError", "the TokenRequest answer holds no token")
+        return str(token)
+
+    def watch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        resource_version: str,
+        *,
+        timeout_seconds: int = 300,
+        labels: Mapping[str, str] | None = None,
+    ) -> WatchStream:
+        """Open a watch from ``resource_version`` with bookmarks.
+
+        The server ends it after about ``timeout_seconds``; a read timeout a little longer
+        catches a connection that died silently.
+        """
+        query = [
+            ("watch", "true"),
+            ("resourceVersion", resource_version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", int(timeout_seconds)),
+            ("labelSelector", label_selector(labels)),
+        ]
+        response = self._send(
+            "GET",
+            resource.path(namespace),
+            query,
+            None,
+            None,
+            "watch",
+            str(resource),
+            (self.timeout[0], timeout_seconds + 30),
+        )
+        if not 200 <= response.status < 300:
+            try:
+                data = response.read()
+            except Exception:  # the error body is a courtesy
+                data = b""
+            raise error_from_status(response.status, data, response.getheader("Retry-After"))
+        return WatchStream(response.response)
+
+
+def encode_secret_data(values: Mapping[str, str]) -> dict[str, str]:
+    """``data`` of a Secret: every value base64-encoded."""
+    return {key: base64.b64encode(value.encode()).decode() for key, value in values.items()}

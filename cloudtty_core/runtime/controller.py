@@ -1,0 +1,556 @@
+"""The reconcile loop: a key comes off the queue, is planned against the caches, the plan is
+applied, and the key comes back when something it depends on changes.
+
+Two kinds of keys share one queue:
+
+* :class:`ShellKey` -- one CloudShell: ``plan(shell, view, pool, now, context)``;
+* :class:`~cloudtty_core.PoolKey` -- one warm pool: ``plan_pool(key, view, ...)``.
+
+What brings a key back (no polling):
+
+* a change of the shell itself;
+* a change of an object the shell owns (``ownerReferences``) or made in another namespace
+  (label ``cloudtty.io/shell-uid``) -- its pod starting, its Service getting a node port;
+* a change of an object nobody owns in the shell's namespace (a kubeconfig Secret appearing,
+  a shared Ingress), or of a cluster-scoped one (a Node, an IngressClass): every live shell in
+  that scope is planned again (a change that only touches bookkeeping -- resourceVersion, node
+  heartbeats -- is ignored);
+* a CRD-served kind becoming available (Istio installed);
+* the plan's ``requeue_after`` (the ttl), as an exact timer;
+* a failure: backoff per key, doubling up to a cap.
+
+Idle workers carry the pool label: their changes bring back their pool key, so a claimed
+worker is replaced at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import anyio
+import attrs
+
+from cloudtty_core.backends import KindRef, OperatorSettings, PoolKey
+from cloudtty_core.model import (
+    API_VERSION,
+    GROUP,
+    KIND,
+    CloudShellSpec,
+    CloudShellStatus,
+    Condition,
+    Manifest,
+    converter,
+)
+from cloudtty_core.phases import Event, Phase, allowed_events
+from cloudtty_core.plan import (
+    LABEL_POOL,
+    LABEL_ROLE,
+    LABEL_SHELL_UID,
+    LABEL_STATE,
+    ROLE_WORKER,
+    STATE_CLAIMED,
+    EventSpec,
+    Plan,
+    PlanContext,
+    plan,
+    plan_pool,
+)
+from cloudtty_core.plan.pool import idle_pods
+from cloudtty_core.plan.worker import is_ready
+from cloudtty_core.registry import BackendNotInstalled
+
+from .apply import PlanApplier
+from .client import AlreadyExists, ApiError, Conflict, Invalid, NotFound, TooManyRequests
+from .informer import DELETED, MODIFIED, Informers
+from .logs import log_context
+from .queue import WorkQueue
+from .view import CacheView, Reservations, ReservingPoolView
+
+__all__ = [
+    "Controller",
+    "ReconcileObserver",
+    "ShellKey",
+    "pool_keys_for",
+]
+
+log = logging.getLogger(__name__)
+
+HOT_LOOP_LIMIT = 30
+"""Plans in a row that wrote something for one key before it is slowed down (a plan its own
+writes cannot satisfy, e.g. a field the API server normalises differently)."""
+
+
+@attrs.frozen(order=True)
+class ShellKey:
+    """A CloudShell's place in the work queue."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+QueueKey = ShellKey | PoolKey
+
+
+class ReconcileObserver(Protocol):
+    """What the controller reports (``OperatorMetrics`` implements it)."""
+
+    def reconciled(self, kind: str, result: str, seconds: float | None = None) -> None:
+        """One pass of ``kind`` (``shell``/``pool``) ended with ``result``."""
+
+    def reconcile_failed(self, kind: str, error: BaseException | str) -> None:
+        """A pass failed."""
+
+    def queue_retried(self, name: str) -> None:
+        """A key was requeued with backoff."""
+
+    def shell_seen(self, uid: str, at: float | None = None) -> None:
+        """A shell was seen (starts its time-to-Ready clock)."""
+
+    def shell_ready(self, uid: str, *, warm: bool, at: float | None = None) -> float | None:
+        """A shell was written Ready."""
+
+    def shell_gone(self, uid: str) -> None:
+        """A shell was deleted or finished before it got Ready."""
+
+
+class _NoObserver:
+    def reconciled(self, kind: str, result: str, seconds: float | None = None) -> None:
+        pass
+
+    def reconcile_failed(self, kind: str, error: BaseException | str) -> None:
+        pass
+
+    def queue_retried(self, name: str) -> None:
+        pass
+
+    def shell_seen(self, uid: str, at: float | None = None) -> None:
+        pass
+
+    def shell_ready(self, uid: str, *, warm: bool, at: float | None = None) -> float | None:
+        return None
+
+    def shell_gone(self, uid: str) -> None:
+        pass
+
+
+def pool_keys_for(namespaces: Iterable[str], context: PlanContext) -> list[PoolKey]:
+    """The warm pools to keep in ``namespaces``: one per installed image backend that can
+    start warm, with the image the settings choose for it."""
+    keys = []
+    for namespace in namespaces:
+        for name in context.registry.names("image"):
+            backend = context.registry.image(name)
+            if backend.supports_warm_pool:
+                keys.append(PoolKey(namespace, name, context.settings.image_for(backend)))
+    return keys
+
+
+_TERMINAL = frozenset({Phase.COMPLETED.value, Phase.FAILED.value, "Complete"})
+_DEFAULT_IMAGE_BACKEND = CloudShellSpec().image_backend
+
+
+def _meta(obj: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return (obj or {}).get("metadata") or {}
+
+
+def _shell_is_live(shell: Manifest) -> bool:
+    phase = (shell.get("status") or {}).get("phase")
+    return phase not in _TERMINAL or bool(_meta(shell).get("deletionTimestamp"))
+
+
+def _essence(obj: Mapping[str, Any] | None) -> Any:
+    """An object without what changes on every write but means nothing to a plan."""
+    if obj is None:
+        return None
+    meta = {
+        k: v
+        for k, v in _meta(obj).items()
+        if k not in ("resourceVersion", "managedFields", "generation")
+    }
+    out = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+    status = obj.get("status")
+    if isinstance(status, Mapping):
+        conditions = status.get("conditions")
+        if isinstance(conditions, list):
+            status = {
+                **status,
+                "conditions": [
+                    {k: v for k, v in c.items() if k not in ("lastHeartbeatTime", "lastProbeTime")}
+                    if isinstance(c, Mapping)
+                    else c
+                    for c in conditions
+                ],
+            }
+    out["metadata"] = meta
+    out["status"] = status
+    return out
+
+
+class Controller:
+    """Reconciles CloudShells and warm pools from one work queue.
+
+    :param informers: the caches (the shells' kind and every kind the planner reads).
+    :param applier: applies plans (and writes through to the caches).
+    :param context: backends, settings, hooks and token source for the planner.
+    :param queue: the work queue (workers take keys from it, see :meth:`process`).
+    :param pool_namespaces: namespaces whose warm pools are filled before any shell asks.
+    :param observer: metrics.
+    :param clock: the current time (timezone-aware).
+
+    Create it inside the event loop, then call :meth:`connect` before the informers run.
+    """
+
+    def __init__(
+        self,
+        informers: Informers,
+        applier: PlanApplier,
+        context: PlanContext,
+        queue: WorkQueue[QueueKey],
+        *,
+        pool_namespaces: Iterable[str] = (),
+        observer: ReconcileObserver | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.informers = informers
+        self.view = CacheView(informers)
+        self.applier = applier
+        self.context = context
+        self.queue = queue
+        self.observer: ReconcileObserver = observer or _NoObserver()
+        self.clock = clock
+        self.reservations = Reservations()
+        self._pools: dict[str, PoolKey] = {}
+        self._configured_pools = pool_keys_for(pool_namespaces, context)
+        for key in self._configured_pools:
+            self._pools[key.hash] = key
+        self._uids: dict[str, ShellKey] = {}
+        self._live: dict[str, set[ShellKey]] = {}
+        self._streaks: dict[QueueKey, int] = {}
+        self._cooldown: dict[QueueKey, float] = {}
+
+    @property
+    def settings(self) -> OperatorSettings:
+        """The operator settings the planner uses."""
+        return self.context.settings
+
+    # Wiring --------------------------------------------------------------------------------
+
+    def connect(self, kinds: Iterable[KindRef]) -> None:
+        """Subscribe to the shells' informer and to every kind in ``kinds``."""
+        self.informers.on(API_VERSION, KIND, self._on_shell)
+        for kind in kinds:
+            if (kind.api_version, kind.kind) != (API_VERSION, KIND):
+                self.informers.on(kind.api_version, kind.kind, self._child_handler(kind))
+        self.informers.on_kind(self._on_kind)
+
+    def enqueue_all(self) -> None:
+        """Queue every known shell and pool (after the caches synced, or a leader change)."""
+        for key in self.pool_keys():
+            self.queue.add(key)
+        shells = self.informers.informer(API_VERSION, KIND)
+        if shells is not None:
+            for shell in shells.list():
+                meta = _meta(shell)
+                self.queue.add(ShellKey(str(meta.get("namespace") or ""), str(meta["name"])))
+
+    def pool_keys(self) -> list[PoolKey]:
+        """Every pool kept filled: configured ones and those of the shells seen so far."""
+        return list(self._pools.values())
+
+    def _on_kind(self, kind: KindRef, served: bool) -> None:
+        for keys in self._live.values():
+            for key in keys:
+                self.queue.add(key)
+
+    def _on_shell(self, type_: str, shell: Manifest, old: Manifest | None) -> None:
+        meta = _meta(shell)
+        key = ShellKey(str(meta.get("namespace") or ""), str(meta["name"]))
+        uid = str(meta.get("uid") or "")
+        if type_ == DELETED:
+            self._uids.pop(uid, None)
+            self._forget_live(key)
+            self.queue.cancel_timer(key)
+            self.queue.forget(key)
+            self._streaks.pop(key, None)
+            self._cooldown.pop(key, None)
+            self.observer.shell_gone(uid)
+            return
+        if uid:
+            self._uids[uid] = key
+        if old is None and uid:
+            self.observer.shell_seen(uid)
+        if _shell_is_live(shell):
+            self._live.setdefault(key.namespace, set()).add(key)
+            self._learn_pool(shell)
+        else:
+            self._forget_live(key)
+        if type_ == MODIFIED and old is not None and _essence(old) == _essence(shell):
+            return
+        self.queue.add(key)
+
+    def _forget_live(self, key: ShellKey) -> None:
+        keys = self._live.get(key.namespace)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._live[key.namespace]
+
+    def _learn_pool(self, shell: Manifest) -> None:
+        spec = shell.get("spec") or {}
+        backend_name = spec.get("imageBackend") or _DEFAULT_IMAGE_BACKEND
+        if not isinstance(backend_name, str):
+            return
+        try:
+            backend = self.context.registry.image(backend_name)
+        except BackendNotInstalled:
+            return
+        if not backend.supports_warm_pool:
+            return
+        image = spec.get("image") or self.settings.image_for(backend)
+        if not isinstance(image, str):
+            return
+        key = PoolKey(str(_meta(shell).get("namespace") or "default"), backend_name, image)
+        if key.hash not in self._pools:
+            self._pools[key.hash] = key
+            self.queue.add(key)
+
+    def _child_handler(self, kind: KindRef) -> Callable[[str, Manifest, Manifest | None], None]:
+        def handle(type_: str, obj: Manifest, old: Manifest | None) -> None:
+            if type_ == MODIFIED and _essence(old) == _essence(obj):
+                return
+            self._on_child(kind, obj, old)
+
+        return handle
+
+    def _on_child(self, kind: KindRef, obj: Manifest, old: Manifest | None) -> None:
+        meta = _meta(obj)
+        namespace = str(meta.get("namespace") or "")
+        found = False
+        for source in (obj, old):
+            for owner in _meta(source).get("ownerReferences") or ():
+                if owner.get("kind") == KIND and str(owner.get("apiVersion", "")).startswith(
+                    f"{GROUP}/"
+                ):
+                    self.queue.add(ShellKey(namespace, str(owner.get("name"))))
+                    found = True
+            labels = _meta(source).get("labels") or {}
+            uid = labels.get(LABEL_SHELL_UID)
+            if uid and uid in self._uids:
+                self.queue.add(self._uids[uid])
+                found = True
+            pool = labels.get(LABEL_POOL)
+            if pool and pool in self._pools:
+                self.queue.add(self._pools[pool])
+                if labels.get(LABEL_ROLE) == ROLE_WORKER:
+                    found = True
+        if found:
+            return
+        if kind.namespaced:
+            for key in list(self._live.get(namespace, ())):
+                self.queue.add(key)
+        else:
+            for keys in list(self._live.values()):
+                for key in keys:
+                    self.queue.add(key)
+
+    # Reconciling ---------------------------------------------------------------------------
+
+    async def process(self, key: QueueKey) -> None:
+        """Reconcile one key (the work queue's worker function); never raises."""
+        cooldown = self._cooldown.get(key)
+        if cooldown is not None:
+            remaining = cooldown - anyio.current_time()
+            if remaining > 0:
+                self.queue.add_after(key, remaining)
+                return
+            del self._cooldown[key]
+        started = time.perf_counter()
+        kind = "shell" if isinstance(key, ShellKey) else "pool"
+        try:
+            if isinstance(key, ShellKey):
+                result = await self._reconcile_shell(key)
+            else:
+                result = await self._reconcile_pool(key)
+        except Exception as error:  # a bug in a backend or the planner: keep the rest going
+            log.exception("reconciling %s %s failed", kind, key)
+            self.observer.reconcile_failed(kind, error)
+            self._retry(key)
+            result = "error"
+        self.observer.reconciled(kind, result, time.perf_counter() - started)
+
+    def _retry(self, key: QueueKey, at_least: float = 0.0) -> None:
+        self.queue.retry(key, at_least)
+        self.observer.queue_retried("reconcile")
+
+    def _handle_error(self, key: QueueKey, kind: str, error: ApiError) -> str:
+        self.observer.reconcile_failed(kind, error)
+        if isinstance(error, Conflict | AlreadyExists | NotFound):
+            # The cache was behind: the watch brings the change, a short backoff covers it.
+            log.debug("%s %s: %s; planning again", kind, key, error)
+            self._retry(key)
+            return "conflict"
+        if isinstance(error, TooManyRequests):
+            self._retry(key, error.retry_after or 1.0)
+            return "requeue"
+        log.warning("%s %s: %s", kind, key, error)
+        self._retry(key, error.retry_after or 0.0)
+        return "error"
+
+    def _note_writes(self, key: QueueKey, wrote: bool) -> None:
+        if not wrote:
+            self._streaks.pop(key, None)
+            self.queue.forget(key)
+            return
+        streak = self._streaks.get(key, 0) + 1
+        self._streaks[key] = streak
+        if streak >= HOT_LOOP_LIMIT:
+            delay = self.queue.backoff.next_delay(key)
+            log.warning(
+                "%s: %d plans in a row wrote something; slowing down for %.1fs",
+                key,
+                streak,
+                delay,
+            )
+            self._cooldown[key] = anyio.current_time() + delay
+            self._streaks[key] = 0
+
+    async def _reconcile_shell(self, key: ShellKey) -> str:
+        shells = self.informers.informer(API_VERSION, KIND)
+        raw = shells.get(key.namespace, key.name) if shells is not None else None
+        if raw is None:
+            return "success"
+        with log_context(key.namespace, key.name):
+            pool = ReservingPoolView(self.view, self.reservations, key)
+            result = plan(raw, self.view, pool, self.clock(), self.context)
+            for update in result.updates:
+                if _is_claim(update):
+                    meta = update["metadata"]
+                    self.reservations.reserve(str(meta.get("namespace")), str(meta["name"]), key)
+            try:
+                if result.is_empty:
+                    self._note_writes(key, False)
+                    outcome = "success"
+                else:
+                    outcome = await self._apply_shell(key, raw, result)
+            finally:
+                self.reservations.release(key)
+            if result.requeue_after is not None and outcome == "success":
+                # The planner compares with `now >= expires_at`: land just after the instant.
+                self.queue.add_after(key, max(result.requeue_after, 0.0) + 0.01)
+            return outcome
+
+    async def _apply_shell(self, key: ShellKey, raw: Manifest, result: Plan) -> str:
+        try:
+            outcome = await self.applier.apply(result, raw)
+        except Invalid as error:
+            await self._fail_permanently(key, raw, error)
+            return "error"
+        except ApiError as error:
+            return self._handle_error(key, "shell", error)
+        self._note_writes(key, True)
+        if outcome.status_written and result.status is not None:
+            self._report_phase(raw, result)
+        return "success"
+
+    def _report_phase(self, raw: Manifest, result: Plan) -> None:
+        assert result.status is not None
+        uid = str(_meta(raw).get("uid") or "")
+        old_phase = (raw.get("status") or {}).get("phase")
+        new_phase = result.status.phase
+        if new_phase is Phase.READY and old_phase != Phase.READY.value:
+            warm = any(_is_claim(u) for u in result.updates) or bool(
+                (raw.get("status") or {}).get("worker")
+            )
+            self.observer.shell_ready(uid, warm=warm)
+        elif new_phase is not None and new_phase.terminal:
+            self.observer.shell_gone(uid)
+
+    async def _fail_permanently(self, key: ShellKey, raw: Manifest, error: ApiError) -> None:
+        """The API server refuses an object the plan needs: retrying cannot help. The shell
+        becomes Failed with a condition saying what was refused and why."""
+        self.observer.reconcile_failed("shell", error)
+        message = f"the API server refused an object of this shell: {error.message}"[:1024]
+        try:
+            status = converter.structure(raw.get("status") or {}, CloudShellStatus)
+        except Exception:  # an unreadable status is rewritten
+            status = CloudShellStatus()
+        if Event.PERMANENT_ERROR not in allowed_events(status.phase) or (
+            status.phase is not None and status.phase.terminal
+        ):
+            self._retry(key)
+            return
+        now = self.clock()
+        status = status.after(Event.PERMANENT_ERROR).with_condition(
+            Condition(
+                type="Accepted",
+                status="False",
+                reason="PermanentError",
+                message=message,
+                last_transition_time=now,
+                observed_generation=int(_meta(raw).get("generation") or 0),
+            )
+        )
+        status = attrs.evolve(status, observed_generation=int(_meta(raw).get("generation") or 0))
+        log.warning("%s: %s", key, message)
+        failed = Plan(
+            status=status,
+            events=(EventSpec("Warning", Event.PERMANENT_ERROR.value, message),),
+        )
+        try:
+            await self.applier.apply(failed, raw)
+        except ApiError as second:
+            self._handle_error(key, "shell", second)
+            return
+        self.observer.shell_gone(str(_meta(raw).get("uid") or ""))
+
+    async def _reconcile_pool(self, key: PoolKey) -> str:
+        result = plan_pool(key, self.view, self.settings, self.context.registry)
+        if result.is_empty:
+            self._note_writes(key, False)
+            return "success"
+        try:
+            await self.applier.apply(result)
+        except ApiError as error:
+            return self._handle_error(key, "pool", error)
+        self._note_writes(key, True)
+        return "success"
+
+    # Reading for metrics -------------------------------------------------------------------
+
+    def pool_counts(self, key: PoolKey) -> tuple[int, int, int]:
+        """(idle Ready, idle starting, claimed) workers of a pool, from the caches."""
+        idle = [p for p in idle_pods(key, self.view) if not _meta(p).get("deletionTimestamp")]
+        ready = sum(1 for p in idle if is_ready(p))
+        claimed = len(
+            [
+                p
+                for p in self.view.list(
+                    "v1", "Pod", key.namespace, {LABEL_POOL: key.hash, LABEL_STATE: STATE_CLAIMED}
+                )
+                if not _meta(p).get("deletionTimestamp")
+            ]
+        )
+        return ready, len(idle) - ready, claimed
+
+    def shells_by_phase(self) -> dict[str, int]:
+        """How many cached shells are in each phase (``Pending`` for none yet)."""
+        counts: dict[str, int] = {}
+        shells = self.informers.informer(API_VERSION, KIND)
+        for shell in shells.list() if shells is not None else ():
+            phase = str((shell.get("status") or {}).get("phase") or Phase.PENDING.value)
+            counts[phase] = counts.get(phase, 0) + 1
+        return counts
+
+
+def _is_claim(update: Manifest) -> bool:
+    if update.get("kind") != "Pod":
+        return False
+    labels = _meta(update).get("labels") or {}
+    return labels.get(LABEL_STATE) == STATE_CLAIMED and labels.get(LABEL_ROLE) == ROLE_WORKER

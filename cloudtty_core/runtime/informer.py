@@ -1,0 +1,623 @@
+"""Informers: a list+watch cache per kind, kept current without polling.
+
+An :class:`Informer` lists its kind once (in pages), then watches from the list's
+resourceVersion with bookmarks, so the steady state costs no request at all. A stream that
+ends (server timeout, cut connection) is resumed from the last resourceVersion seen -- an
+event's or a bookmark's -- and loses nothing; when the server has compacted that version
+away (410 Gone) the informer lists again and reports the difference as events, deletions
+included. Each watch stream is read in a thread of its own; decoded events are handed to the
+event loop in batches, where the cache and the handlers live (single-threaded, no locks).
+
+Objects the operator wrote itself are put into the cache at once (:meth:`Informer.observe`),
+so the next plan sees them without waiting for the watch; the watch's echo of the same
+resourceVersion is then ignored. ResourceVersions are compared as numbers when both are
+numbers (they are etcd revisions on every real API server), otherwise a different version
+counts as newer.
+
+:class:`Informers` holds the informers of all watched kinds. Kinds served by a
+CustomResourceDefinition (the CloudShell kind itself, Istio's VirtualService) are watched as
+soon as their CRD is established, and dropped when it goes.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from anyio.abc import TaskGroup
+
+from cloudtty_core.backends import KindRef
+from cloudtty_core.model import Manifest
+
+from .api import AsyncApi
+from .client import BUILTIN_RESOURCES, ApiError, Gone, KubeClient, Resource, WatchStream
+
+__all__ = [
+    "ADDED",
+    "DELETED",
+    "MODIFIED",
+    "Handler",
+    "Informer",
+    "InformerStats",
+    "Informers",
+    "is_newer",
+]
+
+log = logging.getLogger(__name__)
+
+ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+
+Handler = Callable[[str, Manifest, "Manifest | None"], None]
+"""Called on the event loop for every change: (ADDED/MODIFIED/DELETED, object, previous)."""
+
+_Key = tuple[str, str]
+_Manifests = list[Manifest]
+_KeyList = list[_Key]
+
+CRD_RESOURCE = Resource(
+    "apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", False
+)
+
+
+def _rv(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def is_newer(candidate: str, current: str) -> bool:
+    """Whether resourceVersion ``candidate`` is newer than ``current``."""
+    if candidate.isdigit() and current.isdigit():
+        return int(candidate) > int(current)
+    return candidate != current
+
+
+class InformerStats:
+    """What an informer did: for tests, metrics and the benchmark."""
+
+    def __init__(self) -> None:
+        self.lists = 0
+        self.watches = 0
+        self.events = 0
+        self.bookmarks = 0
+        self.gone = 0
+        self.errors = 0
+
+
+class Informer:
+    """The cache of one kind (in one namespace, or cluster-wide).
+
+    :param resource: the kind.
+    :param client: the synchronous client (watch streams run in threads).
+    :param api: the async client (lists).
+    :param namespace: watch only this namespace (namespaced kinds; None: all).
+    :param index_labels: label keys to index; a ``list`` whose selector names one of them
+        touches only the matching objects.
+    :param page_size: objects per LIST page.
+    :param watch_timeout: seconds after which the server ends a watch (it is resumed).
+
+    Create it inside the event loop.
+    """
+
+    def __init__(
+        self,
+        resource: Resource,
+        client: KubeClient,
+        api: AsyncApi,
+        *,
+        namespace: str | None = None,
+        index_labels: Iterable[str] = (),
+        page_size: int = 500,
+        watch_timeout: int = 300,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.resource = resource
+        self.client = client
+        self.api = api
+        self.namespace = namespace if resource.namespaced else None
+        self.index_labels = frozenset(index_labels)
+        self.page_size = page_size
+        self.watch_timeout = watch_timeout
+        self.max_backoff = max_backoff
+        self.resource_version: str | None = None
+        self.synced = anyio.Event()
+        self.stats = InformerStats()
+        self._objects: dict[str, dict[str, Manifest]] = {}
+        self._index: dict[tuple[str, str], set[_Key]] = {}
+        self._count = 0
+        self._handlers: list[Handler] = []
+        self._stream: WatchStream | None = None
+        self._stopping = False
+        self._limiter = anyio.CapacityLimiter(1)
+
+    def __repr__(self) -> str:
+        where = f" in {self.namespace}" if self.namespace else ""
+        return f"<Informer {self.resource}{where}: {self._count} objects>"
+
+    # Reading -----------------------------------------------------------------------------
+
+    def get(self, namespace: str | None, name: str) -> Manifest | None:
+        """The cached object, or None. Never mutate it."""
+        return self._objects.get(namespace or "", {}).get(name)
+
+    def list(
+        self, namespace: str | None = None, labels: Mapping[str, str] | None = None
+    ) -> _Manifests:
+        """Cached objects in ``namespace`` (None: all) whose labels match ``labels``, sorted
+        by namespace and name. Never mutate them."""
+        candidates = self._candidates(namespace, labels)
+        if candidates is not None:
+            found: _Manifests = []
+            for ns, name in sorted(candidates):
+                obj = self._objects[ns][name]
+                if _labels_match(obj, labels):
+                    found.append(obj)
+            return found
+        spaces = [namespace or ""] if namespace is not None else sorted(self._objects)
+        found = []
+        for ns in spaces:
+            bucket = self._objects.get(ns) or {}
+            for name in sorted(bucket):
+                obj = bucket[name]
+                if _labels_match(obj, labels):
+                    found.append(obj)
+        return found
+
+    def _candidates(
+        self, namespace: str | None, labels: Mapping[str, str] | None
+    ) -> _KeyList | None:
+        best: set[_Key] | None = None
+        for key, value in (labels or {}).items():
+            if key in self.index_labels:
+                keys = self._index.get((key, value), set())
+                if best is None or len(keys) < len(best):
+                    best = keys
+        if best is None:
+            return None
+        if namespace is None:
+            return list(best)
+        return [k for k in best if k[0] == (namespace or "")]
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Any:
+        for bucket in list(self._objects.values()):
+            yield from list(bucket.values())
+
+    def stopping(self) -> bool:
+        """Whether :meth:`run` is ending (read by the watch thread)."""
+        return self._stopping
+
+    # Handlers ----------------------------------------------------------------------------
+
+    def add_handler(self, handler: Handler) -> None:
+        """Call ``handler`` for every change from now on."""
+        self._handlers.append(handler)
+
+    def _notify(self, type_: str, obj: Manifest, old: Manifest | None) -> None:
+        for handler in self._handlers:
+            try:
+                handler(type_, obj, old)
+            except Exception:  # one broken handler must not stop the cache
+                log.exception("handler of %s failed on %s", self.resource, type_)
+
+    # Writing the cache -------------------------------------------------------------------
+
+    def observe(self, obj: Any) -> bool:
+        """Put an object the operator just wrote into the cache (when it is newer)."""
+        if not isinstance(obj, dict) or not (obj.get("metadata") or {}).get("name"):
+            return False
+        return self._upsert(obj)
+
+    def _prepare(self, obj: Manifest) -> Manifest:
+        # List items come without apiVersion/kind; the planner needs both on every object.
+        obj.setdefault("apiVersion", self.resource.api_version)
+        obj.setdefault("kind", self.resource.kind)
+        obj["metadata"].pop("managedFields", None)
+        return obj
+
+    def _upsert(self, obj: Manifest, *, force: bool = False) -> bool:
+        obj = self._prepare(obj)
+        meta = obj["metadata"]
+        ns, name = str(meta.get("namespace") or ""), str(meta["name"])
+        bucket = self._objects.setdefault(ns, {})
+        old = bucket.get(name)
+        if old is not None and not force and not is_newer(_rv(obj), _rv(old)):
+            return False
+        bucket[name] = obj
+        if old is None:
+            self._count += 1
+        else:
+            self._unindex((ns, name), old)
+        self._reindex((ns, name), obj)
+        self._notify(ADDED if old is None else MODIFIED, obj, old)
+        return True
+
+    def _remove(self, obj: Manifest, *, force: bool = False) -> bool:
+        obj = self._prepare(obj)
+        meta = obj["metadata"]
+        ns, name = str(meta.get("namespace") or ""), str(meta["name"])
+        bucket = self._objects.get(ns)
+        old = bucket.get(name) if bucket else None
+        if old is None or bucket is None:
+            return False
+        if not force and is_newer(_rv(old), _rv(obj)):
+            return False  # a newer object of that name replaced the deleted one already
+        del bucket[name]
+        if not bucket:
+            del self._objects[ns]
+        self._count -= 1
+        self._unindex((ns, name), old)
+        self._notify(DELETED, obj, old)
+        return True
+
+    def _reindex(self, key: _Key, obj: Manifest) -> None:
+        for label, value in ((obj.get("metadata") or {}).get("labels") or {}).items():
+            if label in self.index_labels:
+                self._index.setdefault((label, value), set()).add(key)
+
+    def _unindex(self, key: _Key, obj: Manifest) -> None:
+        for label, value in ((obj.get("metadata") or {}).get("labels") or {}).items():
+            if label in self.index_labels:
+                keys = self._index.get((label, value))
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self._index[(label, value)]
+
+    def clear(self) -> None:
+        """Forget everything (the kind is no longer served), reporting each object deleted."""
+        for obj in list(self):
+            self._remove(obj, force=True)
+        self.resource_version = None
+
+    # Listing and watching ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """List, then watch forever (until cancelled); resume, relist on 410, back off on
+        errors."""
+        failures = 0
+        try:
+            while True:
+                try:
+                    if self.resource_version is None:
+                        await self._relist()
+                        self.synced.set()
+                    started = anyio.current_time()
+                    outcome, delivered = await anyio.to_thread.run_sync(
+                        self._watch, self.resource_version or "", abandon_on_cancel=True,
+                        limiter=self._limiter,
+                    )  # fmt: skip
+                    if outcome == "gone":
+                        self.stats.gone += 1
+                        log.info("%s: resourceVersion expired, listing again", self.resource)
+                        self.resource_version = None
+                        failures = 0
+                        continue
+                    quick = anyio.current_time() - started < 1.0
+                    failures = (
+                        failures + 1 if outcome == "error" or (quick and not delivered) else 0
+                    )
+                except Gone:
+                    self.stats.gone += 1
+                    self.resource_version = None
+                    failures = 0
+                    continue
+                except ApiError as error:
+                    self.stats.errors += 1
+                    failures += 1
+                    log.warning("%s: %s (attempt %d)", self.resource, error, failures)
+                if failures:
+                    await anyio.sleep(self._backoff(failures))
+        finally:
+            self._stopping = True
+            stream = self._stream
+            if stream is not None:
+                stream.close()
+
+    def _backoff(self, failures: int) -> float:
+        delay = min(0.05 * 2 ** min(failures, 12), self.max_backoff)
+        return float(delay * (0.5 + random.random() / 2))
+
+    async def _relist(self) -> None:
+        items: list[Manifest] = []
+        continue_: str | None = None
+        version = ""
+        while True:
+            try:
+                page = await self.api.list(
+                    self.resource, self.namespace, limit=self.page_size, continue_=continue_
+                )
+            except Gone:
+                if continue_ is None:
+                    raise
+                items, continue_ = [], None  # the snapshot expired between pages: start over
+                continue
+            if continue_ is None:
+                version = str((page.get("metadata") or {}).get("resourceVersion") or "")
+            items.extend(page.get("items") or ())
+            continue_ = (page.get("metadata") or {}).get("continue") or None
+            if not continue_:
+                break
+        self.stats.lists += 1
+        self._replace(items, version)
+        self.resource_version = version
+
+    def _replace(self, items: Sequence[Manifest], version: str) -> None:
+        listed: set[_Key] = set()
+        for obj in items:
+            obj = self._prepare(obj)
+            meta = obj["metadata"]
+            listed.add((str(meta.get("namespace") or ""), str(meta["name"])))
+            self._upsert(obj)
+        for obj in list(self):
+            meta = obj["metadata"]
+            key = (str(meta.get("namespace") or ""), str(meta["name"]))
+            if key in listed:
+                continue
+            if version and is_newer(_rv(obj), version):
+                continue  # written by the operator after the list's snapshot
+            self._remove(obj, force=True)
+
+    def _watch(self, version: str) -> tuple[str, int]:
+        """(Thread) One watch stream: ("ended"|"gone"|"error", events delivered)."""
+        if self.stopping():
+            return "ended", 0
+        stream = self.client.watch(
+            self.resource, self.namespace, version, timeout_seconds=self.watch_timeout
+        )
+        self._stream = stream
+        self.stats.watches += 1
+        delivered = 0
+        try:
+            if self.stopping():  # stopped while the stream was being opened
+                return "ended", 0
+            for batch in stream:
+                try:
+                    outcome = anyio.from_thread.run_sync(self._deliver, batch)
+                except RuntimeError:  # the event loop is gone: the operator stopped
+                    return "ended", delivered
+                delivered += len(batch)
+                if outcome is not None:
+                    return outcome, delivered
+            return "ended", delivered
+        finally:
+            stream.close()
+            self._stream = None
+
+    def _deliver(self, batch: _Manifests) -> str | None:
+        """(Event loop) Apply a batch of watch events to the cache."""
+        if self.stopping():
+            return "ended"
+        for event in batch:
+            type_ = event.get("type")
+            obj = event.get("object")
+            if not isinstance(obj, dict):
+                continue
+            if type_ == "BOOKMARK":
+                self.stats.bookmarks += 1
+                version = _rv(obj)
+                if version:
+                    self.resource_version = version
+                continue
+            if type_ == "ERROR":
+                code = obj.get("code")
+                if code == 410:
+                    return "gone"
+                log.warning("%s: watch error %s: %s", self.resource, code, obj.get("message"))
+                self.stats.errors += 1
+                return "error"
+            if not (obj.get("metadata") or {}).get("name"):
+                continue
+            self.stats.events += 1
+            if type_ in (ADDED, MODIFIED):
+                self._upsert(obj)
+            elif type_ == DELETED:
+                self._remove(obj)
+            version = _rv(obj)
+            if version:
+                self.resource_version = version
+        return None
+
+
+def _labels_match(obj: Mapping[str, Any], selector: Mapping[str, str] | None) -> bool:
+    if not selector:
+        return True
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+_BUILTIN = {(r.api_version, r.kind) for r in BUILTIN_RESOURCES}
+
+KindListener = Callable[[KindRef, bool], None]
+"""Called when a CRD-served kind becomes available (True) or goes away (False)."""
+
+
+def _crd_name(kind: KindRef) -> str:
+    group = kind.api_version.rpartition("/")[0]
+    return f"{kind.plural}.{group}"
+
+
+def _crd_serves(crd: Mapping[str, Any], version: str) -> bool:
+    if (crd.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    conditions = (crd.get("status") or {}).get("conditions") or ()
+    established = [c for c in conditions if c.get("type") == "Established"]
+    if established and established[0].get("status") != "True":
+        return False
+    return any(
+        v.get("name") == version and v.get("served", True)
+        for v in (crd.get("spec") or {}).get("versions") or ()
+    )
+
+
+class Informers:
+    """The informers of every watched kind; CRD-served kinds follow their CRD.
+
+    :param client: the synchronous client.
+    :param api: the async client.
+    :param namespace: watch namespaced kinds only in this namespace (None: all).
+    :param index_labels: label keys every informer indexes.
+    :param watch_timeout: seconds after which the server ends each watch.
+
+    Create it inside the event loop; :meth:`run` in a task group.
+    """
+
+    def __init__(
+        self,
+        client: KubeClient,
+        api: AsyncApi,
+        *,
+        namespace: str | None = None,
+        index_labels: Iterable[str] = (),
+        watch_timeout: int = 300,
+    ) -> None:
+        self.client = client
+        self.api = api
+        self.namespace = namespace
+        self.index_labels = tuple(index_labels)
+        self.watch_timeout = watch_timeout
+        self._kinds: dict[tuple[str, str], KindRef] = {}
+        self._active: dict[tuple[str, str], Informer] = {}
+        self._scopes: dict[tuple[str, str], anyio.CancelScope] = {}
+        self._handlers: dict[tuple[str, str], list[Handler]] = {}
+        self._kind_listeners: list[KindListener] = []
+        self._crds: Informer | None = None
+        self._group: TaskGroup | None = None
+        self._started = anyio.Event()
+
+    # Set-up ------------------------------------------------------------------------------
+
+    def watch(self, *kinds: KindRef) -> None:
+        """Watch these kinds (call before :meth:`run`; duplicates are ignored)."""
+        for kind in kinds:
+            self._kinds.setdefault((kind.api_version, kind.kind), kind)
+            self.client.register(Resource.of(kind))
+
+    def on(self, api_version: str, kind: str, handler: Handler) -> None:
+        """Call ``handler`` for every change of objects of this kind."""
+        self._handlers.setdefault((api_version, kind), []).append(handler)
+        informer = self._active.get((api_version, kind))
+        if informer is not None:
+            informer.add_handler(handler)
+
+    def on_kind(self, listener: KindListener) -> None:
+        """Call ``listener`` when a CRD-served kind starts or stops being served."""
+        self._kind_listeners.append(listener)
+
+    @property
+    def kinds(self) -> tuple[KindRef, ...]:
+        """Every kind asked for, served or not."""
+        return tuple(self._kinds.values())
+
+    # Reading -----------------------------------------------------------------------------
+
+    def informer(self, api_version: str, kind: str) -> Informer | None:
+        """The informer of a kind while the kind is served."""
+        return self._active.get((api_version, kind))
+
+    def serves(self, api_version: str, kind: str) -> bool:
+        """Whether the kind is watched and served (its CRD established, for custom kinds)."""
+        return (api_version, kind) in self._active
+
+    def active(self) -> tuple[Informer, ...]:
+        """Informers running now."""
+        return tuple(self._active.values())
+
+    @property
+    def synced(self) -> bool:
+        """Whether every running informer has listed its kind."""
+        crds = self._crds
+        return (
+            self._started.is_set()
+            and (crds is None or crds.synced.is_set())
+            and all(i.synced.is_set() for i in self._active.values())
+        )
+
+    async def wait_synced(self) -> None:
+        """Wait until every informer running now has listed its kind."""
+        await self._started.wait()
+        while not self.synced:
+            if self._crds is not None:
+                await self._crds.synced.wait()
+            for informer in list(self._active.values()):
+                await informer.synced.wait()
+
+    # Running -----------------------------------------------------------------------------
+
+    async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run every informer until cancelled."""
+        async with anyio.create_task_group() as group:
+            self._group = group
+            custom = [k for key, k in self._kinds.items() if key not in _BUILTIN]
+            if custom:
+                self._crds = Informer(
+                    CRD_RESOURCE, self.client, self.api, watch_timeout=self.watch_timeout
+                )
+                self._crds.add_handler(self._on_crd)
+                group.start_soon(self._crds.run, name="informer crds")
+            for key, kind in self._kinds.items():
+                if key in _BUILTIN:
+                    self._start(kind, notify=False)
+            self._started.set()
+            task_status.started()
+            try:
+                await anyio.sleep_forever()
+            finally:
+                self._group = None
+
+    def _start(self, kind: KindRef, *, notify: bool = True) -> None:
+        key = (kind.api_version, kind.kind)
+        if key in self._active or self._group is None:
+            return
+        informer = Informer(
+            Resource.of(kind),
+            self.client,
+            self.api,
+            namespace=self.namespace,
+            index_labels=self.index_labels,
+            watch_timeout=self.watch_timeout,
+        )
+        for handler in self._handlers.get(key, ()):
+            informer.add_handler(handler)
+        scope = anyio.CancelScope()
+        self._active[key] = informer
+        self._scopes[key] = scope
+
+        async def run() -> None:
+            with scope:
+                await informer.run()
+
+        self._group.start_soon(run, name=f"informer {informer.resource}")
+        if notify:
+            log.info("%s is served now: watching it", informer.resource)
+            for listener in self._kind_listeners:
+                listener(kind, True)
+
+    def _stop(self, kind: KindRef) -> None:
+        key = (kind.api_version, kind.kind)
+        informer = self._active.pop(key, None)
+        scope = self._scopes.pop(key, None)
+        if informer is None:
+            return
+        if scope is not None:
+            scope.cancel()
+        informer.clear()
+        log.info("%s is no longer served: stopped watching it", informer.resource)
+        for listener in self._kind_listeners:
+            listener(kind, False)
+
+    def _on_crd(self, type_: str, crd: Manifest, old: Manifest | None) -> None:
+        name = str((crd.get("metadata") or {}).get("name") or "")
+        for key, kind in self._kinds.items():
+            if key in _BUILTIN or _crd_name(kind) != name:
+                continue
+            version = kind.api_version.rpartition("/")[2]
+            if type_ != DELETED and _crd_serves(crd, version):
+                self._start(kind)
+            else:
+                self._stop(kind)

@@ -1,0 +1,122 @@
+"""The planner's window on the caches: a :class:`~cloudtty_core.ClusterView` over the
+informers, and the :class:`~cloudtty_core.PoolView` shells claim idle workers from.
+
+Both read the live caches without copying (the planner and backends never mutate what a view
+returns), so planning a shell costs no API request and no deep copy. Planning runs on the
+event loop, where the caches change, so a plan always sees one consistent state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from cloudtty_core.backends import BUILTIN_APIS, PoolKey
+from cloudtty_core.model import Manifest
+from cloudtty_core.plan import ClusterPoolView
+
+from .informer import Informers
+
+__all__ = ["CacheView", "Reservations", "ReservingPoolView"]
+
+log = logging.getLogger(__name__)
+
+
+class CacheView:
+    """A :class:`~cloudtty_core.ClusterView` over the runtime's informers.
+
+    A kind nobody watches reads as empty (and is logged once): the runtime watches every kind
+    the planner and the installed exposure backends declare, so this points at a backend
+    reading a kind it did not list in ``watched_kinds``.
+    """
+
+    def __init__(self, informers: Informers) -> None:
+        self.informers = informers
+        self._warned: set[tuple[str, str]] = set()
+
+    def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> Manifest | None:
+        """See :meth:`ClusterView.get <cloudtty_core.ClusterView.get>`."""
+        informer = self.informers.informer(api_version, kind)
+        if informer is None:
+            self._unwatched(api_version, kind)
+            return None
+        return informer.get(namespace, name)
+
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: Mapping[str, str] | None = None,
+    ) -> Sequence[Manifest]:
+        """See :meth:`ClusterView.list <cloudtty_core.ClusterView.list>`."""
+        informer = self.informers.informer(api_version, kind)
+        if informer is None:
+            self._unwatched(api_version, kind)
+            return []
+        return informer.list(namespace, label_selector)
+
+    def has_api(self, api_version: str, kind: str) -> bool:
+        """Whether the kind is served: watched and served now, or built into every cluster."""
+        if self.informers.serves(api_version, kind):
+            return True
+        watched = {(k.api_version, k.kind) for k in self.informers.kinds}
+        return (api_version, kind) in BUILTIN_APIS and (api_version, kind) not in watched
+
+    def _unwatched(self, api_version: str, kind: str) -> None:
+        key = (api_version, kind)
+        watched = {(k.api_version, k.kind) for k in self.informers.kinds}
+        if key in watched or key in self._warned:
+            return
+        self._warned.add(key)
+        log.warning(
+            "%s %s is read but not watched; declare it in the backend's watched_kinds",
+            api_version,
+            kind,
+        )
+
+
+class Reservations:
+    """Idle workers a shell is claiming right now: hidden from every other shell's plan until
+    the claim succeeded (then the worker is no longer idle) or failed."""
+
+    def __init__(self) -> None:
+        self._by_worker: dict[tuple[str, str], object] = {}
+
+    def reserve(self, namespace: str, name: str, owner: object) -> None:
+        """Hide worker ``namespace/name`` from shells other than ``owner``."""
+        self._by_worker[(namespace, name)] = owner
+
+    def release(self, owner: object) -> None:
+        """Un-hide every worker ``owner`` reserved."""
+        for key in [k for k, v in self._by_worker.items() if v == owner]:
+            del self._by_worker[key]
+
+    def hidden_from(self, namespace: str, name: str, owner: object) -> bool:
+        """Whether another shell is claiming this worker."""
+        holder = self._by_worker.get((namespace, name))
+        return holder is not None and holder != owner
+
+    def __len__(self) -> int:
+        return len(self._by_worker)
+
+
+class ReservingPoolView:
+    """The :class:`~cloudtty_core.PoolView` of one shell: Ready idle workers of the caches,
+    minus those other shells are claiming. Shells planned at the same time therefore pick
+    different workers instead of racing for the first one."""
+
+    def __init__(self, view: CacheView, reservations: Reservations, owner: object) -> None:
+        self._pool = ClusterPoolView(view)
+        self._reservations = reservations
+        self._owner = owner
+
+    def idle_workers(self, key: PoolKey) -> Sequence[Manifest]:
+        """Ready idle workers of ``key`` nobody else is claiming, oldest name first."""
+        return [
+            pod
+            for pod in self._pool.idle_workers(key)
+            if not self._reservations.hidden_from(
+                key.namespace, str(pod["metadata"]["name"]), self._owner
+            )
+        ]
