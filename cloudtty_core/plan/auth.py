@@ -4,7 +4,8 @@ per-shell access token (kept in a Secret the shell owns, never in status or even
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import attrs
 
@@ -23,7 +24,7 @@ from cloudtty_core.model import CloudShell, Manifest
 
 from .names import ShellIdentity, access_secret_name
 
-__all__ = ["AuthOutcome", "login_url", "resolve_auth"]
+__all__ = ["AuthOutcome", "configure_auth", "login_url", "resolve_auth"]
 
 
 @attrs.frozen
@@ -34,6 +35,7 @@ class AuthOutcome:
     material: AuthMaterial = attrs.field(factory=AuthMaterial, repr=False)
     access_secret: str | None = None
     waiting: Waiting | None = None
+    session: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 def login_url(url: str, setup: AuthSetup, token: str | None) -> str:
@@ -62,16 +64,32 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+def configure_auth(
+    backend: AuthBackend, shell: CloudShell, settings: OperatorSettings
+) -> AuthSetup | str:
+    """The backend's setup for ``shell``, or why its auth settings are unusable.
+
+    Backends refuse bad settings with ``ValueError`` (``InvalidShell`` among them); that is a
+    problem of the spec, so it becomes a message for phase Failed, never an escaping error.
+    """
+    try:
+        return backend.configure(AuthRequest(shell, settings))
+    except ValueError as error:
+        return str(error) or f"auth mode {backend.name!r} refused the shell's settings"
+
+
 def resolve_auth(
     backend: AuthBackend,
-    shell: CloudShell,
+    setup: AuthSetup,
     ident: ShellIdentity,
     cluster: ClusterView,
-    settings: OperatorSettings,
     token_source: Callable[[], str],
 ) -> AuthOutcome:
-    """Ask the auth backend for its setup; read its Secrets and the shell's token."""
-    setup = backend.configure(AuthRequest(shell, settings))
+    """Read the Secrets ``setup`` names and the shell's token; build the session's auth.
+
+    A credential the backend cannot use (an empty password, say) is a wait with a condition,
+    like a missing Secret: the shell recovers once someone fixes the Secret.
+    """
     values: dict[SecretKeyRef, str] = {}
     missing: list[str] = []
     for ref in setup.secret_refs:
@@ -94,4 +112,11 @@ def resolve_auth(
         token = decode_secret_value(found, "token") if found is not None else None
         if token is None:
             token = token_source()
-    return AuthOutcome(setup, AuthMaterial(values, token), secret_name, waiting)
+    material = AuthMaterial(values, token)
+    session: Mapping[str, Any] = {}
+    if waiting is None:
+        try:
+            session = dict(backend.session_auth(setup, material))
+        except ValueError as error:
+            waiting = Waiting("CredentialUnusable", f"auth {setup.mode}: {error}")
+    return AuthOutcome(setup, material, secret_name, waiting, session)

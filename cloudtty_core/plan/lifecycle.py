@@ -23,7 +23,6 @@ from typing import Any
 import attrs
 
 from cloudtty_core.backends import (
-    AuthBackend,
     ClusterView,
     ColdPodRequest,
     ImageBackend,
@@ -333,7 +332,6 @@ def _plan_valid(
             work.wanted.append(
                 _session(
                     image,
-                    auth_backend,
                     shell,
                     ident,
                     ref,
@@ -454,7 +452,6 @@ def _add_finalizer(ident: ShellIdentity) -> list[Patch]:
 
 def _session(
     image: ImageBackend,
-    auth_backend: AuthBackend,
     shell: CloudShell,
     ident: ShellIdentity,
     worker: WorkerRef,
