@@ -1,0 +1,571 @@
+"""``cloudtty manifests``: everything the operator needs in a cluster, without Helm.
+
+Prints the same objects as the Helm chart in ``deploy/helm/cloudtty`` rendered with the same
+values: the CloudShell CRD, the operator's ServiceAccount, ClusterRole and binding, the
+leader-election Role, the worker ServiceAccount and Role in each namespace where terminal pods
+run, the operator Deployment and its metrics Service. ``cloudtty manifests | kubectl apply -f -``
+installs the operator. A test renders the chart and compares, so the two never drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from cloudtty_core.cli.errors import CliError
+from cloudtty_core.crd import crd_manifest
+from cloudtty_core.model import GROUP, PLURAL, Manifest
+
+__all__ = [
+    "CHART_VERSION",
+    "INSTALL_ORDER",
+    "DeployValues",
+    "build_manifests",
+    "chart_crd_template",
+    "leader_election_rules",
+    "operator_rules",
+    "worker_rules",
+]
+
+#: The chart's version and appVersion (deploy/helm/cloudtty/Chart.yaml).
+CHART_VERSION = "0.1.0"
+CHART_NAME = "cloudtty"
+
+_RBAC = "rbac.authorization.k8s.io"
+_CRD_KEEP_ANNOTATION = "helm.sh/resource-policy"
+
+
+def _rule(group: str, resource: str, verbs: Sequence[str], names: Sequence[str] = ()) -> Manifest:
+    rule: Manifest = {"apiGroups": [group], "resources": [resource], "verbs": list(verbs)}
+    if names:
+        rule["resourceNames"] = list(names)
+    return rule
+
+
+def operator_rules(cluster_role: str) -> list[Manifest]:
+    """The operator's ClusterRole rules: exactly what the runtime does, no wildcard.
+
+    ``bind`` is granted on ``cluster_role`` alone: the ClusterRole given to per-shell
+    ServiceAccounts is the only one the operator can hand out.
+    """
+    read = ("get", "list", "watch")
+    manage = (*read, "create", "update", "delete")
+    return [
+        _rule(GROUP, PLURAL, (*read, "patch", "delete")),
+        _rule(GROUP, f"{PLURAL}/status", ("update", "patch")),
+        _rule(GROUP, f"{PLURAL}/finalizers", ("update",)),
+        _rule("", "pods", manage),
+        _rule("", "services", manage),
+        _rule("", "secrets", manage),
+        _rule("", "configmaps", read),
+        _rule("", "serviceaccounts", (*read, "create", "delete")),
+        _rule("", "serviceaccounts/token", ("create",)),
+        _rule(_RBAC, "rolebindings", (*read, "create", "delete")),
+        _rule(_RBAC, "clusterroles", ("bind",), (cluster_role,)),
+        _rule("", "events", ("create", "patch")),
+        _rule("", "nodes", read),
+        _rule("networking.k8s.io", "ingresses", manage),
+        _rule("networking.k8s.io", "ingressclasses", read),
+        _rule("networking.istio.io", "virtualservices", manage),
+        _rule("networking.istio.io", "gateways", read),
+        _rule("apiextensions.k8s.io", "customresourcedefinitions", read),
+    ]
+
+
+def leader_election_rules() -> list[Manifest]:
+    """The leader-election Role's rules (the release namespace only)."""
+    return [_rule("coordination.k8s.io", "leases", ("get", "create", "update"))]
+
+
+def worker_rules() -> list[Manifest]:
+    """The worker Role's rules: a warm worker reads the Secret delivering its session."""
+    return [_rule("", "secrets", ("get", "watch"))]
+
+
+#: Helm's install order of kinds (what depends on others comes later); others go last.
+INSTALL_ORDER: tuple[str, ...] = (
+    "Namespace",
+    "ServiceAccount",
+    "Secret",
+    "ConfigMap",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+    "Service",
+    "Deployment",
+)
+
+
+def _str_map(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    return dict(sorted((value or {}).items()))
+
+
+def _int_map(value: Mapping[str, int] | None) -> Mapping[str, int]:
+    return dict(sorted((value or {}).items()))
+
+
+def _default_resources() -> Manifest:
+    return {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
+
+
+@attrs.frozen
+class DeployValues:
+    """The chart's values (``deploy/helm/cloudtty/values.yaml``), with the same defaults."""
+
+    namespace: str = "cloudtty-system"
+    release: str = CHART_NAME
+    image_repository: str = "ghcr.io/cloudtty-py/operator"
+    image_tag: str = ""
+    image_pull_policy: str = "IfNotPresent"
+    replicas: int = 1
+    install_crd: bool = True
+    keep_crd: bool = True
+    log_level: str = "info"
+    metrics_port: int = 8080
+    cluster_role: str = "view"
+    cluster_server: str = "https://kubernetes.default.svc"
+    node_address: str = ""
+    concurrency: int = 8
+    extra_args: tuple[str, ...] = ()
+    blocked_plugins: tuple[str, ...] = ()
+    strict_plugins: bool = False
+    min_idle: int = 1
+    min_idle_per_namespace: Mapping[str, int] = attrs.field(factory=dict, converter=_int_map)
+    worker_images: Mapping[str, str] = attrs.field(factory=dict, converter=_str_map)
+    worker_service_account: str = "cloudtty-worker"
+    worker_namespaces: tuple[str, ...] = ("default",)
+    leader_election: bool = True
+    lease_name: str = "cloudtty-operator"
+    resources: Manifest = attrs.field(factory=_default_resources)
+    metrics_service: bool = True
+
+    @property
+    def fullname(self) -> str:
+        """The release's base name, as the chart's ``cloudtty.fullname`` computes it."""
+        name = self.release if CHART_NAME in self.release else f"{self.release}-{CHART_NAME}"
+        return name[:52].rstrip("-")
+
+    @property
+    def operator_name(self) -> str:
+        """Name of the Deployment, ServiceAccount, ClusterRole and ClusterRoleBinding."""
+        return f"{self.fullname}-operator"
+
+    @property
+    def image(self) -> str:
+        """The operator image with its tag (the chart's appVersion by default)."""
+        return f"{self.image_repository}:{self.image_tag or CHART_VERSION}"
+
+    def all_worker_namespaces(self) -> list[str]:
+        """Namespaces that get the worker ServiceAccount: listed ones and those with a pool."""
+        return sorted({*self.worker_namespaces, *self.min_idle_per_namespace})
+
+
+def _labels(values: DeployValues, component: str | None = None) -> dict[str, str]:
+    labels = {
+        "app.kubernetes.io/name": CHART_NAME,
+        "app.kubernetes.io/instance": values.release,
+        "app.kubernetes.io/version": CHART_VERSION,
+    }
+    if component:
+        labels["app.kubernetes.io/component"] = component
+    return labels
+
+
+def _selector(values: DeployValues) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": CHART_NAME,
+        "app.kubernetes.io/instance": values.release,
+        "app.kubernetes.io/component": "operator",
+    }
+
+
+def _meta(values: DeployValues, name: str, namespace: str | None, **extra: Any) -> Manifest:
+    meta: Manifest = {"name": name}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    meta["labels"] = _labels(values, extra.pop("component", None))
+    meta.update(extra)
+    return meta
+
+
+def _crd(values: DeployValues) -> Manifest:
+    crd = crd_manifest()
+    crd["metadata"] = {**crd["metadata"], "labels": _labels(values)}
+    if values.keep_crd:
+        crd["metadata"]["annotations"] = {_CRD_KEEP_ANNOTATION: "keep"}
+    return crd
+
+
+def _subject(values: DeployValues) -> Manifest:
+    return {"kind": "ServiceAccount", "name": values.operator_name, "namespace": values.namespace}
+
+
+def _operator_rbac(values: DeployValues) -> list[Manifest]:
+    name = values.operator_name
+    objects: list[Manifest] = [
+        {
+            "apiVersion": f"{_RBAC}/v1",
+            "kind": "ClusterRole",
+            "metadata": _meta(values, name, None),
+            "rules": operator_rules(values.cluster_role),
+        },
+        {
+            "apiVersion": f"{_RBAC}/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": _meta(values, name, None),
+            "roleRef": {"apiGroup": _RBAC, "kind": "ClusterRole", "name": name},
+            "subjects": [_subject(values)],
+        },
+    ]
+    if values.leader_election:
+        role = f"{values.fullname}-leader-election"
+        objects += [
+            {
+                "apiVersion": f"{_RBAC}/v1",
+                "kind": "Role",
+                "metadata": _meta(values, role, values.namespace),
+                "rules": leader_election_rules(),
+            },
+            {
+                "apiVersion": f"{_RBAC}/v1",
+                "kind": "RoleBinding",
+                "metadata": _meta(values, role, values.namespace),
+                "roleRef": {"apiGroup": _RBAC, "kind": "Role", "name": role},
+                "subjects": [_subject(values)],
+            },
+        ]
+    return objects
+
+
+def _worker_objects(values: DeployValues) -> list[Manifest]:
+    name = values.worker_service_account
+    objects: list[Manifest] = []
+    for namespace in values.all_worker_namespaces():
+        objects += [
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": _meta(values, name, namespace, component="worker"),
+            },
+            {
+                "apiVersion": f"{_RBAC}/v1",
+                "kind": "Role",
+                "metadata": _meta(values, name, namespace, component="worker"),
+                "rules": worker_rules(),
+            },
+            {
+                "apiVersion": f"{_RBAC}/v1",
+                "kind": "RoleBinding",
+                "metadata": _meta(values, name, namespace, component="worker"),
+                "roleRef": {"apiGroup": _RBAC, "kind": "Role", "name": name},
+                "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+            },
+        ]
+    return objects
+
+
+def operator_args(values: DeployValues) -> list[str]:
+    """The operator container's arguments (``cloudtty run ...``)."""
+    args = [
+        "run",
+        f"--namespace-of-lease={values.namespace}",
+        f"--log-level={values.log_level}",
+        f"--metrics-port={values.metrics_port}",
+        f"--cluster-role={values.cluster_role}",
+        f"--cluster-server={values.cluster_server}",
+    ]
+    if values.node_address:
+        args.append(f"--node-address={values.node_address}")
+    args.append(f"--concurrency={values.concurrency}")
+    args.append(f"--min-idle={values.min_idle}")
+    args += [f"--min-idle-namespace={ns}={n}" for ns, n in values.min_idle_per_namespace.items()]
+    args += [f"--image={backend}={image}" for backend, image in values.worker_images.items()]
+    args.append(f"--worker-service-account={values.worker_service_account}")
+    if values.leader_election:
+        args += ["--leader-elect", f"--lease-name={values.lease_name}"]
+    args += [f"--block={name}" for name in values.blocked_plugins]
+    if values.strict_plugins:
+        args.append("--strict")
+    args += values.extra_args
+    return args
+
+
+def _deployment(values: DeployValues) -> Manifest:
+    restricted = {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    field_env = [
+        {"name": env, "valueFrom": {"fieldRef": {"fieldPath": f"metadata.{field}"}}}
+        for env, field in (("POD_NAME", "name"), ("POD_NAMESPACE", "namespace"))
+    ]
+    container: Manifest = {
+        "name": "operator",
+        "image": values.image,
+        "imagePullPolicy": values.image_pull_policy,
+        "args": operator_args(values),
+        "env": field_env,
+        "ports": [{"name": "metrics", "containerPort": values.metrics_port, "protocol": "TCP"}],
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": "metrics"},
+            "initialDelaySeconds": 5,
+            "periodSeconds": 10,
+            "timeoutSeconds": 5,
+            "failureThreshold": 3,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": "metrics"},
+            "periodSeconds": 5,
+            "timeoutSeconds": 5,
+            "failureThreshold": 3,
+        },
+        "resources": values.resources,
+        "securityContext": restricted,
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(values, values.operator_name, values.namespace, component="operator"),
+        "spec": {
+            "replicas": values.replicas,
+            "selector": {"matchLabels": _selector(values)},
+            "template": {
+                "metadata": {"labels": _selector(values)},
+                "spec": {
+                    "serviceAccountName": values.operator_name,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [container],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                },
+            },
+        },
+    }
+
+
+def _metrics_service(values: DeployValues) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(
+            values, f"{values.operator_name}-metrics", values.namespace, component="operator"
+        ),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": _selector(values),
+            "ports": [
+                {
+                    "name": "metrics",
+                    "port": values.metrics_port,
+                    "targetPort": "metrics",
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+
+
+def build_manifests(values: DeployValues | None = None) -> list[Manifest]:
+    """Every object of an installation, in the order ``kubectl apply`` should create them."""
+    values = values or DeployValues()
+    objects: list[Manifest] = []
+    if values.install_crd:
+        objects.append(_crd(values))
+    objects.append(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": _meta(values, values.operator_name, values.namespace),
+        }
+    )
+    objects += _operator_rbac(values)
+    objects += _worker_objects(values)
+    if values.metrics_service:
+        objects.append(_metrics_service(values))
+    objects.append(_deployment(values))
+    rank = {kind: i for i, kind in enumerate(INSTALL_ORDER)}
+    return sorted(objects, key=lambda o: rank.get(str(o["kind"]), len(rank)))
+
+
+# --------------------------------------------------------------------------------------------
+# The chart's CRD template
+# --------------------------------------------------------------------------------------------
+
+_CRD_TEMPLATE_HEAD = """\
+{{- /*
+The CloudShell CRD, generated from the model: do not edit by hand. Regenerate with
+  cloudtty manifests --chart-crd-template > deploy/helm/cloudtty/templates/crd.yaml
+*/ -}}
+{{- if .Values.crds.install }}
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: %(name)s
+  labels:
+    {{- include "cloudtty.labels" . | nindent 4 }}
+  {{- if .Values.crds.keep }}
+  annotations:
+    # Uninstalling the release keeps the CRD and so every CloudShell.
+    helm.sh/resource-policy: keep
+  {{- end }}
+"""
+
+
+def chart_crd_template() -> str:
+    """The text of ``deploy/helm/cloudtty/templates/crd.yaml``: the CRD from the model, with
+    the chart's labels and the keep annotation."""
+    from cloudtty_core.cli.yamlio import dump_yaml
+
+    crd = crd_manifest()
+    body = dump_yaml({"spec": crd["spec"]})
+    if "{{" in body or "}}" in body:
+        raise CliError("the CRD contains '{{' or '}}', which the chart's template engine reads")
+    head = _CRD_TEMPLATE_HEAD % {"name": crd["metadata"]["name"]}
+    return head + body + "{{- end }}\n"
+
+
+# --------------------------------------------------------------------------------------------
+# The command
+# --------------------------------------------------------------------------------------------
+
+
+def register(subparsers: Any) -> None:
+    """Add ``manifests`` to the command line."""
+    defaults = DeployValues()
+    parser = subparsers.add_parser(
+        "manifests",
+        help="print the objects that install the operator (the Helm chart, without Helm)",
+        description=(
+            "Print the CRD, RBAC, worker ServiceAccounts, the operator Deployment and its "
+            "metrics Service as YAML -- the objects of the Helm chart deploy/helm/cloudtty "
+            "with the same values. Install with: cloudtty manifests | kubectl apply -f -"
+        ),
+    )
+    parser.add_argument(
+        "-n", "--namespace", default=defaults.namespace, help="the operator's namespace"
+    )
+    parser.add_argument("--release", default=defaults.release, help="the release (base) name")
+    parser.add_argument(
+        "--image",
+        default=None,
+        metavar="IMAGE[:TAG]",
+        help=f"the operator image (default {defaults.image})",
+    )
+    parser.add_argument("--replicas", type=int, default=defaults.replicas)
+    parser.add_argument(
+        "--worker-image",
+        action="append",
+        default=[],
+        metavar="BACKEND=IMAGE",
+        help="image of an image backend's terminal pods (repeatable)",
+    )
+    parser.add_argument("--min-idle", type=int, default=defaults.min_idle, metavar="N")
+    parser.add_argument(
+        "--min-idle-namespace",
+        action="append",
+        default=[],
+        metavar="NAMESPACE=N",
+        help="minIdle of one namespace (repeatable; the namespace also gets a worker account)",
+    )
+    parser.add_argument(
+        "--worker-namespace",
+        action="append",
+        default=None,
+        metavar="NAMESPACE",
+        help="namespace where terminal pods run (repeatable; default: default)",
+    )
+    parser.add_argument("--cluster-role", default=defaults.cluster_role, metavar="NAME")
+    parser.add_argument("--cluster-server", default=defaults.cluster_server, metavar="URL")
+    parser.add_argument("--node-address", default=defaults.node_address, metavar="ADDRESS")
+    parser.add_argument("--log-level", default=defaults.log_level)
+    parser.add_argument("--metrics-port", type=int, default=defaults.metrics_port)
+    parser.add_argument(
+        "--block",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="plugin or distribution the operator never loads (repeatable)",
+    )
+    parser.add_argument(
+        "--no-leader-election", action="store_true", help="run without a Lease (one replica)"
+    )
+    parser.add_argument("--no-crd", action="store_true", help="leave the CRD out")
+    parser.add_argument(
+        "--chart-crd-template",
+        action="store_true",
+        help="print the chart's CRD template instead (for maintainers)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def _pairs(items: Sequence[str], option: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise CliError(f"{option} {item!r}: expected KEY=VALUE")
+        pairs[key] = value
+    return pairs
+
+
+def _image(text: str | None, defaults: DeployValues) -> tuple[str, str]:
+    if not text:
+        return defaults.image_repository, defaults.image_tag
+    repository, _, tag = text.rpartition(":")
+    if not repository or "/" in tag:  # "host:5000/operator" has no tag
+        return text, ""
+    return repository, tag
+
+
+def values_from_args(args: argparse.Namespace) -> DeployValues:
+    """The values the command line asks for."""
+    defaults = DeployValues()
+    sizes: dict[str, int] = {}
+    for namespace, size in _pairs(args.min_idle_namespace, "--min-idle-namespace").items():
+        try:
+            sizes[namespace] = int(size)
+        except ValueError:
+            raise CliError(f"--min-idle-namespace {namespace}={size}: not a number") from None
+    repository, tag = _image(args.image, defaults)
+    return DeployValues(
+        namespace=args.namespace,
+        release=args.release,
+        image_repository=repository,
+        image_tag=tag,
+        replicas=args.replicas,
+        install_crd=not args.no_crd,
+        log_level=args.log_level,
+        metrics_port=args.metrics_port,
+        cluster_role=args.cluster_role,
+        cluster_server=args.cluster_server,
+        node_address=args.node_address,
+        blocked_plugins=tuple(args.block),
+        min_idle=args.min_idle,
+        min_idle_per_namespace=sizes,
+        worker_images=_pairs(args.worker_image, "--worker-image"),
+        worker_namespaces=tuple(args.worker_namespace or defaults.worker_namespaces),
+        leader_election=not args.no_leader_election,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the manifests (or the chart's CRD template)."""
+    if args.chart_crd_template:
+        sys.stdout.write(chart_crd_template())
+        return 0
+    from cloudtty_core.cli.yamlio import dump_yaml_all
+
+    sys.stdout.write(dump_yaml_all(build_manifests(values_from_args(args))))
+    return 0
