@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from cloudtty_core.cli.validate import is_cloudshell
     from cloudtty_core.cli.yamlio import documents, dump_yaml_all
     from cloudtty_core.plan import PlanContext
+    from cloudtty_core.simulation import ApiError, converge
     from cloudtty_core.validation import validate_shell
 
     docs = [doc for doc in documents(args.file) if is_cloudshell(doc.data)]
@@ -64,7 +65,6 @@ def run(args: argparse.Namespace) -> int:
     shell: Manifest = dict(doc.data)
     shell["metadata"] = {"namespace": "default", **shell["metadata"]}
     shell["metadata"].setdefault("name", f"{shell['metadata'].get('generateName', 'shell')}x")
-    converge, apply_error = _simulation()
     loaded = load_from_args(args)
     context = PlanContext(
         loaded.registry, token_source=lambda: TOKEN_PLACEHOLDER, hooks=loaded.hooks
@@ -73,25 +73,12 @@ def run(args: argparse.Namespace) -> int:
     ref = ObjectRef.of(shell)
     try:
         result = converge(snapshot, [ref], context)
-    except (AssertionError, apply_error) as error:
+    except (AssertionError, ApiError) as error:
         raise CliError(f"planning did not settle: {str(error).splitlines()[0]}") from None
     created = [obj for plan in result.plans for obj in plan.creates]
     sys.stdout.write(dump_yaml_all(created) if created else "")
     final = result.shell(ref) or {}
     return _report_outcome(final.get("status") or {})
-
-
-def _simulation() -> tuple[Any, type[Exception]]:
-    # The API simulation ships with the test kit, whose package also imports pytest/hypothesis.
-    try:
-        from cloudtty_core.testing.apply import ApiError
-        from cloudtty_core.testing.drive import converge
-    except ImportError as error:
-        raise CliError(
-            f"render needs the test kit's dependencies ({error.name} is missing): "
-            "pip install pytest hypothesis"
-        ) from None
-    return converge, ApiError
 
 
 def _stand_ins(shell: Manifest) -> list[Manifest]:

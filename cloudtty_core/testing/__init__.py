@@ -4,7 +4,7 @@ exposure conformance suite.
 Needs ``pytest`` and ``hypothesis`` (test dependencies, not dependencies of the core).
 """
 
-from cloudtty_core.testing.apply import (
+from cloudtty_core.simulation.api import (
     AlreadyExists,
     ApiError,
     Conflict,
@@ -14,7 +14,8 @@ from cloudtty_core.testing.apply import (
     delete,
     merge_patch,
 )
-from cloudtty_core.testing.drive import NOW, Converged, NotConverging, converge, shell_ref
+from cloudtty_core.simulation.converge import NOW, Converged, NotConverging, converge, shell_ref
+from cloudtty_core.simulation.kubelet import end_pod, fail_pod, start_pods
 from cloudtty_core.testing.exposure import ExposureBackendTests
 from cloudtty_core.testing.fakes import (
     FakeAuthBackend,
@@ -22,7 +23,6 @@ from cloudtty_core.testing.fakes import (
     FakeImageBackend,
     fake_registry,
 )
-from cloudtty_core.testing.kubelet import end_pod, fail_pod, start_pods
 from cloudtty_core.testing.manifests import TEST_KUBECONFIG, cloudshell, kubeconfig_secret
 from cloudtty_core.testing.schema import (
     KUBERNETES_VERSIONS,

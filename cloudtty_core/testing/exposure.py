@@ -44,8 +44,8 @@ from cloudtty_core.plan import (
 )
 from cloudtty_core.plan.names import ShellIdentity, service_name
 from cloudtty_core.registry import BackendRegistry
-from cloudtty_core.testing.apply import apply_plan
-from cloudtty_core.testing.drive import NOW, Converged, converge, shell_ref
+from cloudtty_core.simulation.api import apply_plan
+from cloudtty_core.simulation.converge import NOW, Converged, converge, shell_ref
 from cloudtty_core.testing.fakes import FakeAuthBackend, FakeImageBackend
 from cloudtty_core.validation import shell_from_dict
 

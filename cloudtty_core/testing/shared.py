@@ -34,9 +34,9 @@ from hypothesis import strategies as st
 from cloudtty_core.backends import ExposureBackend, ObjectRef, Snapshot
 from cloudtty_core.model import API_VERSION, KIND, Manifest
 from cloudtty_core.plan import ClusterPoolView, Plan, PlanContext, plan
-from cloudtty_core.testing.apply import ApiError, apply_plan
-from cloudtty_core.testing.drive import NOW, converge
-from cloudtty_core.testing.kubelet import start_pods
+from cloudtty_core.simulation.api import ApiError, apply_plan
+from cloudtty_core.simulation.converge import NOW, converge
+from cloudtty_core.simulation.kubelet import start_pods
 from cloudtty_core.testing.schema import SchemaCheckedExposureTests
 
 __all__ = ["SharedRouteTests"]

@@ -10,8 +10,8 @@ import attrs
 from cloudtty_core.backends import ObjectRef, PoolKey, Snapshot
 from cloudtty_core.model import API_VERSION, KIND, Manifest
 from cloudtty_core.plan import ClusterPoolView, Plan, PlanContext, plan, plan_pool
-from cloudtty_core.testing.apply import apply_plan
-from cloudtty_core.testing.kubelet import start_pods
+from cloudtty_core.simulation.api import apply_plan
+from cloudtty_core.simulation.kubelet import start_pods
 
 __all__ = ["NOW", "Converged", "NotConverging", "converge", "shell_ref"]
 
