@@ -222,6 +222,18 @@ class ApiServer:
         self.counters.add(verb, resource)
         if self.faults.active:
             await self.faults.before(verb, resource)
+        if verb == "watch":
+            return await self._verb(request, route, verb)
+        started = time.perf_counter()
+        try:
+            return await self._verb(request, route, verb)
+        finally:
+            self.counters.timing(time.perf_counter() - started)
+
+    async def _verb(self, request: web.Request, route: Route, verb: str) -> web.StreamResponse:
+        q = request.query
+        rtype = route.rtype
+        method = request.method
         if verb in ("list", "watch"):
             labels = parse_label_selector(q.get("labelSelector"))
             fields = parse_field_selector(q.get("fieldSelector"), rtype.field_labels, rtype.kind)
@@ -530,8 +542,7 @@ class ApiServer:
                 wait = min(wait, deadline - now)
             if bookmarks:
                 wait = min(wait, max(next_bookmark - now, 0.001))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(watcher.wakeup.wait(), max(wait, 0.001))
+            await watcher.wait(max(wait, 0.001))
 
 
 async def _body(request: web.Request, *, optional: bool = False, yaml_ok: bool = False) -> Any:
@@ -563,7 +574,3 @@ def _int(value: str | None) -> int | None:
 def _float(value: str | None) -> float | None:
     number = _int(value)
     return float(number) if number is not None else None
-
-
-def monotonic() -> float:
-    return time.monotonic()

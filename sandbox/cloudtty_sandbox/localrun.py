@@ -363,6 +363,32 @@ class LocalProcess:
         self._kill_group(signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             await self.process.wait()
+        # Children re-parented away from the leader die asynchronously after SIGKILL.
+        for _ in range(100):
+            if not group_members(self.process.pid):
+                break
+            await asyncio.sleep(0.02)
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group, read from /proc."""
+    members = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return members
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # fields: state, ppid, pgrp, ...
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry))
+    return members
 
 
 Callback = Callable[[], None]

@@ -63,7 +63,7 @@ class Watcher:
         self.name = fields.exact_name() if fields else None
         self.encoder = encoder
         self.pending: list[bytes] = []
-        self.wakeup = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
         self.closed = False
         self.overflowed = False
         self.max_pending = max_pending
@@ -122,16 +122,36 @@ class Watcher:
         if rv:
             self.last_rv = rv
         if len(self.pending) == 1:
-            self.wakeup.set()
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self, timeout: float) -> None:
+        """Until something is pending, the watcher closes, or ``timeout`` seconds pass.
+
+        A bare future plus a timer handle: much cheaper per wake-up than ``wait_for``.
+        """
+        if self.pending or self.closed:
+            return
+        loop = asyncio.get_running_loop()
+        self._waiter = loop.create_future()
+        handle = loop.call_later(timeout, self._wake)
+        try:
+            await self._waiter
+        finally:
+            handle.cancel()
+            self._waiter = None
 
     def take(self) -> list[bytes]:
         out, self.pending = self.pending, []
-        self.wakeup.clear()
         return out
 
     def close(self) -> None:
         self.closed = True
-        self.wakeup.set()
+        self._wake()
 
 
 class WatchCache:

@@ -13,6 +13,7 @@ import urllib.request
 import attrs
 import pytest
 from cloudtty_sandbox import SandboxConfig, run_sandbox_in_thread
+from cloudtty_sandbox.localrun import group_members
 from kubernetes import client
 
 LOCAL = "example.com/local"
@@ -61,22 +62,7 @@ def _alive(pid: int) -> bool:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return any(
-        _alive(int(p)) and os.getpgid(int(p)) == pgid
-        for p in os.listdir("/proc")
-        if p.isdigit() and _safe_pgid(int(p)) == pgid
-    )
-
-
-def _safe_pgid(pid: int) -> int:
-    try:
-        return os.getpgid(pid)
-    except ProcessLookupError:
-        return -1
+    return bool(group_members(pgid))
 
 
 HTTP_SERVER = [sys.executable, "-m", "http.server", "8080", "--bind", "$(POD_IP)"]
@@ -372,14 +358,7 @@ def test_no_process_left_after_stop(sandbox_config, tmp_path, wait):
         )
         wait(lambda: sb.local_processes())
         leader = sb.local_processes()[0]["pid"]
-        wait(
-            lambda: (
-                len(
-                    [p for p in os.listdir("/proc") if p.isdigit() and _safe_pgid(int(p)) == leader]
-                )
-                >= 3
-            )
-        )
+        wait(lambda: len(group_members(leader)) >= 3)  # sh and both sleeps
     assert not _group_alive(leader)
 
 

@@ -1,0 +1,282 @@
+"""Sandbox cluster throughput: creates/s and watch events/s from concurrent clients, and the
+server-side time per request (p50/p99).
+
+The sandbox runs in its own process (``cloudtty-sandbox serve``) so the load generator does not
+share its interpreter. Every request goes to 127.0.0.1; loops are bounded in count and time.
+
+    .venv/bin/python benchmarks/sandbox_bench.py [--creates 5000] [--concurrency 32]
+                                                 [--watchers 10] [--events 2000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "memory": memory,
+        "python": platform.python_version(),
+    }
+
+
+class Server:
+    """``cloudtty-sandbox serve`` in a child process."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.kubeconfig = work / "kubeconfig"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cloudtty_sandbox.cli",
+                "serve",
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--work-dir",
+                str(work / "pods"),
+                "--ingress-port",
+                "-1",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if not line.startswith("sandbox API:"):
+            self.stop()
+            raise RuntimeError(f"the sandbox did not start: {line!r}")
+        self.url = line.split()[-1]
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        self.headers = {
+            "Authorization": f"Bearer {config['users'][0]['user']['token']}",
+            "Content-Type": "application/json",
+        }
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+async def _post(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> None:
+    # One pre-encoded body: the request goes out in a single write (no Nagle stalls).
+    async with session.post(url, data=json.dumps(body).encode()) as resp:
+        if resp.status != 201:
+            raise RuntimeError(f"create failed: {resp.status} {await resp.text()}")
+        await resp.read()
+
+
+async def create_namespace(session: aiohttp.ClientSession, base: str, name: str) -> None:
+    await _post(session, f"{base}/api/v1/namespaces", {"metadata": {"name": name}})
+
+
+async def creates(
+    session: aiohttp.ClientSession,
+    base: str,
+    namespace: str,
+    total: int,
+    concurrency: int,
+    prefix: str = "cm",
+) -> float:
+    """Create ``total`` ConfigMaps with ``concurrency`` workers; return creates per second."""
+    url = f"{base}/api/v1/namespaces/{namespace}/configmaps"
+    counter = iter(range(total))
+
+    async def worker() -> None:
+        for i in counter:
+            await _post(
+                session,
+                url,
+                {
+                    "metadata": {"name": f"{prefix}-{i}", "labels": {"bench": "yes"}},
+                    "data": {"index": str(i), "payload": "x" * 64},
+                },
+            )
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return total / (time.perf_counter() - started)
+
+
+async def _watch(
+    session: aiohttp.ClientSession, url: str, expected: int, opened: asyncio.Event | None = None
+) -> int:
+    seen = 0
+    async with session.get(url, timeout=aiohttp.ClientTimeout(total=300)) as resp:
+        if opened is not None:
+            opened.set()
+        async for chunk in resp.content.iter_any():
+            seen += chunk.count(b"\n")
+            if seen >= expected:
+                break
+    return seen
+
+
+async def watch_fanout(
+    session: aiohttp.ClientSession,
+    base: str,
+    namespace: str,
+    watchers: int,
+    events: int,
+    concurrency: int,
+) -> float:
+    """Live fan-out: ``watchers`` open watches while ``events`` creates happen; events/s."""
+    async with session.get(f"{base}/api/v1/namespaces/{namespace}/configmaps?limit=1") as resp:
+        rv = (await resp.json())["metadata"]["resourceVersion"]
+    url = (
+        f"{base}/api/v1/namespaces/{namespace}/configmaps?watch=1&resourceVersion={rv}"
+        "&timeoutSeconds=120"
+    )
+    opened = [asyncio.Event() for _ in range(watchers)]
+    tasks = [asyncio.create_task(_watch(session, url, events, o)) for o in opened]
+    await asyncio.gather(*(o.wait() for o in opened))
+    started = time.perf_counter()
+    await creates(session, base, namespace, events, concurrency, prefix="live")
+    delivered = sum(await asyncio.gather(*tasks))
+    return delivered / (time.perf_counter() - started)
+
+
+async def watch_replay(
+    session: aiohttp.ClientSession,
+    base: str,
+    namespace: str,
+    watchers: int,
+    expected: int,
+    since: str,
+) -> float:
+    """Replay from the watch cache: ``watchers`` resume from ``since`` at once; events/s."""
+    url = (
+        f"{base}/api/v1/namespaces/{namespace}/configmaps?watch=1&resourceVersion={since}"
+        "&timeoutSeconds=120"
+    )
+    started = time.perf_counter()
+    delivered = sum(
+        await asyncio.gather(*(_watch(session, url, expected) for _ in range(watchers)))
+    )
+    return delivered / (time.perf_counter() - started)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="sandbox-bench-") as tmp:
+        server = Server(Path(tmp))
+        try:
+            connector = aiohttp.TCPConnector(limit=args.concurrency + args.watchers + 4)
+            async with aiohttp.ClientSession(
+                server.url, connector=connector, headers=server.headers
+            ) as session:
+                base = ""
+                await create_namespace(session, base, "bench")
+                await create_namespace(session, base, "live")
+                async with session.get("/api/v1/namespaces/bench/configmaps") as resp:
+                    start_rv = (await resp.json())["metadata"]["resourceVersion"]
+                await session.delete("/sandbox/counters")
+                create_rate = await creates(session, base, "bench", args.creates, args.concurrency)
+                async with session.get("/sandbox/counters") as resp:
+                    create_timing = (await resp.json())["serverTimeMs"]
+                await session.delete("/sandbox/counters")
+                started = time.perf_counter()
+                gets = 0
+                while time.perf_counter() - started < 2 and gets < 20_000:
+                    batch = [
+                        session.get(f"/api/v1/namespaces/bench/configmaps/cm-{i}")
+                        for i in range(gets, gets + args.concurrency)
+                    ]
+                    for response in await asyncio.gather(*batch):
+                        await response.read()
+                        response.release()
+                    gets += args.concurrency
+                get_rate = gets / (time.perf_counter() - started)
+                async with session.get("/sandbox/counters") as resp:
+                    get_timing = (await resp.json())["serverTimeMs"]
+                replay_rate = await watch_replay(
+                    session, base, "bench", args.watchers, min(args.creates, 9000), start_rv
+                )
+                fanout_rate = await watch_fanout(
+                    session, base, "live", args.watchers, args.events, args.concurrency
+                )
+        finally:
+            server.stop()
+    return {
+        "machine": machine(),
+        "creates": args.creates,
+        "concurrency": args.concurrency,
+        "watchers": args.watchers,
+        "creates_per_s": round(create_rate),
+        "create_server_ms": create_timing,
+        "gets_per_s": round(get_rate),
+        "get_server_ms": get_timing,
+        "watch_replay_events_per_s": round(replay_rate),
+        "watch_fanout_events_per_s": round(fanout_rate),
+        "fanout_events_per_watcher": args.events,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--creates", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--watchers", type=int, default=10)
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--json", action="store_true", help="print the raw result as JSON")
+    args = parser.parse_args()
+    result = asyncio.run(run(args))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    m = result["machine"]
+    print(f"machine: {m['nproc']} cores, {m['cpu']}, {m['memory']}, Python {m['python']}")
+    print(f"creates/s ({args.concurrency} concurrent clients): {result['creates_per_s']}")
+    print(
+        f"  server time per create: p50 {result['create_server_ms']['p50']} ms, "
+        f"p99 {result['create_server_ms']['p99']} ms"
+    )
+    print(
+        f"gets/s: {result['gets_per_s']} (server p50 {result['get_server_ms']['p50']} ms, "
+        f"p99 {result['get_server_ms']['p99']} ms)"
+    )
+    print(
+        f"watch events/s, replay to {args.watchers} watchers: {result['watch_replay_events_per_s']}"
+    )
+    print(
+        f"watch events/s, live fan-out to {args.watchers} watchers: "
+        f"{result['watch_fanout_events_per_s']}"
+    )
+
+
+if __name__ == "__main__":
+    main()
