@@ -377,3 +377,67 @@ def test_an_existing_service_account_must_be_named():
         o for o in by_kind(objects, "ServiceAccount") if "operator" in o["metadata"]["name"]
     ]
     assert one(objects, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "ops"
+
+
+# ------------------------------------------------------------------------------ cloudtty run
+
+
+def parse_operator_args(objects: list[dict[str, Any]]) -> Any:
+    from cloudtty_core.cli import build_parser
+    from cloudtty_core.runtime.config import config_from_args
+
+    args = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    parsed = build_parser().parse_args(args)
+    assert parsed.command == "run"
+    return config_from_args(parsed)
+
+
+def test_cloudtty_run_understands_the_default_arguments(chart):
+    config = parse_operator_args(chart)
+    assert config.in_cluster is True
+    assert config.namespace is None  # every namespace
+    assert config.leader_election is True
+    assert config.effective_lease_namespace() == "cloudtty-system"
+    assert config.lease_name == "cloudtty-operator"
+    assert config.identity == "$(POD_NAME)"  # expanded by the kubelet from the env
+    assert config.events_api == "events.k8s.io/v1"
+    assert config.metrics_port == 8080
+    assert config.settings.cluster_role == "view"
+    assert config.settings.min_idle == 1
+    assert config.settings.worker_service_account == "cloudtty-worker"
+    assert config.effective_pool_namespaces() == ("default",)
+    assert config.blocked_plugins == ()
+
+
+def test_cloudtty_run_understands_every_value():
+    objects = helm.render(
+        sets=[
+            "operator.logLevel=debug",
+            "operator.metricsPort=9100",
+            "operator.workers=3",
+            "operator.clusterRole=edit",
+            "operator.clusterServer=https://api.example.com:6443",
+            "operator.nodeAddress=shells.example.com",
+            "pool.minIdle=2",
+            "pool.namespaces.team-a=4",
+            "workerImages.webterm=registry.example.com/webterm:2",
+            "worker.serviceAccountName=terminals",
+            "plugins.blocked={cloudtty-istio}",
+            "plugins.strict=true",
+            "leaderElection.enabled=false",
+        ]
+    )
+    config = parse_operator_args(objects)
+    settings = config.settings
+    assert (config.log_level, config.metrics_port, config.workers) == ("debug", 9100, 3)
+    assert settings.cluster_role == "edit"
+    assert settings.cluster_server == "https://api.example.com:6443"
+    assert settings.node_address == "shells.example.com"
+    assert settings.min_idle == 2
+    assert dict(settings.min_idle_per_namespace) == {"team-a": 4}
+    assert dict(settings.images) == {"webterm": "registry.example.com/webterm:2"}
+    assert settings.worker_service_account == "terminals"
+    assert config.effective_pool_namespaces() == ("default", "team-a")
+    assert config.blocked_plugins == ("cloudtty-istio",)
+    assert config.strict_plugins is True
+    assert config.leader_election is False

@@ -36,6 +36,8 @@ CHART_VERSION = "0.1.0"
 CHART_NAME = "cloudtty"
 
 _RBAC = "rbac.authorization.k8s.io"
+#: The Events API the operator is told to use (its ClusterRole allows that one).
+EVENTS_API = "events.k8s.io/v1"
 _CRD_KEEP_ANNOTATION = "helm.sh/resource-policy"
 
 
@@ -66,7 +68,7 @@ def operator_rules(cluster_role: str) -> list[Manifest]:
         _rule("", "serviceaccounts/token", ("create",)),
         _rule(_RBAC, "rolebindings", (*read, "create", "delete")),
         _rule(_RBAC, "clusterroles", ("bind",), (cluster_role,)),
-        _rule("", "events", ("create", "patch")),
+        _rule("events.k8s.io", "events", ("create", "patch")),
         _rule("", "nodes", read),
         _rule("networking.k8s.io", "ingresses", manage),
         _rule("networking.k8s.io", "ingressclasses", read),
@@ -131,7 +133,7 @@ class DeployValues:
     cluster_role: str = "view"
     cluster_server: str = "https://kubernetes.default.svc"
     node_address: str = ""
-    concurrency: int = 8
+    workers: int = 8
     extra_args: tuple[str, ...] = ()
     blocked_plugins: tuple[str, ...] = ()
     strict_plugins: bool = False
@@ -271,24 +273,34 @@ def _worker_objects(values: DeployValues) -> list[Manifest]:
 
 
 def operator_args(values: DeployValues) -> list[str]:
-    """The operator container's arguments (``cloudtty run ...``)."""
+    """The operator container's arguments: ``cloudtty run`` and its flags."""
     args = [
         "run",
-        f"--namespace-of-lease={values.namespace}",
+        "--in-cluster",
         f"--log-level={values.log_level}",
         f"--metrics-port={values.metrics_port}",
+        f"--workers={values.workers}",
+        # Pinned so that the ClusterRole's events rule is the one the operator uses.
+        f"--events-api={EVENTS_API}",
         f"--cluster-role={values.cluster_role}",
         f"--cluster-server={values.cluster_server}",
     ]
     if values.node_address:
         args.append(f"--node-address={values.node_address}")
-    args.append(f"--concurrency={values.concurrency}")
+    args.append(f"--worker-service-account={values.worker_service_account}")
+    args += [f"--image={backend}={image}" for backend, image in values.worker_images.items()]
     args.append(f"--min-idle={values.min_idle}")
     args += [f"--min-idle-namespace={ns}={n}" for ns, n in values.min_idle_per_namespace.items()]
-    args += [f"--image={backend}={image}" for backend, image in values.worker_images.items()]
-    args.append(f"--worker-service-account={values.worker_service_account}")
+    args += [f"--pool-namespace={ns}" for ns in values.all_worker_namespaces()]
     if values.leader_election:
-        args += ["--leader-elect", f"--lease-name={values.lease_name}"]
+        args += [
+            "--leader-elect",
+            f"--lease-name={values.lease_name}",
+            f"--lease-namespace={values.namespace}",
+            "--identity=$(POD_NAME)",
+        ]
+    else:
+        args.append("--no-leader-elect")
     args += [f"--block={name}" for name in values.blocked_plugins]
     if values.strict_plugins:
         args.append("--strict")
