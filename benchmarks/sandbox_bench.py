@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -191,6 +192,40 @@ async def watch_replay(
     return delivered / (time.perf_counter() - started)
 
 
+_WRK_POST = """
+counter = 0
+request = function()
+  counter = counter + 1
+  local body = '{"metadata":{"name":"wrk-' .. counter .. '-' .. math.random(1, 1000000000) ..
+    '"},"data":{"payload":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}'
+  return wrk.format("POST", "/api/v1/namespaces/wrk/configmaps", nil, body)
+end
+"""
+
+
+def wrk_rates(server: Server, seconds: int = 3) -> dict[str, float] | None:
+    """Server capacity measured with wrk (a C load generator), when it is installed."""
+    binary = shutil.which("wrk")
+    if binary is None:
+        return None
+    script = server.work / "post.lua"
+    script.write_text(_WRK_POST)
+    headers = [f"-H{k}: {v}" for k, v in server.headers.items()]
+    rates = {}
+    for name, extra in (("creates_per_s", ["-s", str(script)]), ("gets_per_s", [])):
+        target = server.url + ("" if extra else "/api/v1/namespaces/default")
+        out = subprocess.run(
+            [binary, "-t1", "-c32", f"-d{seconds}s", *headers, *extra, target],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 30,
+        ).stdout
+        for line in out.splitlines():
+            if line.startswith("Requests/sec:"):
+                rates[name] = round(float(line.split()[1]))
+    return rates
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sandbox-bench-") as tmp:
         server = Server(Path(tmp))
@@ -226,6 +261,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 replay_rate = await watch_replay(
                     session, base, "bench", args.watchers, min(args.creates, 9000), start_rv
                 )
+                await create_namespace(session, base, "wrk")
+                wrk = wrk_rates(server) if args.wrk else None
                 fanout_rate = await watch_fanout(
                     session, base, "live", args.watchers, args.events, args.concurrency
                 )
@@ -243,6 +280,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "watch_replay_events_per_s": round(replay_rate),
         "watch_fanout_events_per_s": round(fanout_rate),
         "fanout_events_per_watcher": args.events,
+        "wrk": wrk,
     }
 
 
@@ -253,6 +291,12 @@ def main() -> None:
     parser.add_argument("--watchers", type=int, default=10)
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--json", action="store_true", help="print the raw result as JSON")
+    parser.add_argument(
+        "--no-wrk",
+        dest="wrk",
+        action="store_false",
+        help="skip the wrk measurement even when wrk is installed",
+    )
     args = parser.parse_args()
     result = asyncio.run(run(args))
     if args.json:
@@ -272,6 +316,11 @@ def main() -> None:
     print(
         f"watch events/s, replay to {args.watchers} watchers: {result['watch_replay_events_per_s']}"
     )
+    if result["wrk"]:
+        print(
+            f"with wrk (C client, 32 connections): creates/s {result['wrk']['creates_per_s']},"
+            f" gets/s {result['wrk']['gets_per_s']}"
+        )
     print(
         f"watch events/s, live fan-out to {args.watchers} watchers: "
         f"{result['watch_fanout_events_per_s']}"
