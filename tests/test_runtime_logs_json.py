@@ -26,13 +26,15 @@ from cloudtty_core.runtime.logs import (
 def lines() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     root = logging.getLogger()
-    level = root.level
+    libraries = [logging.getLogger(name) for name in ("kubernetes", "urllib3")]
+    levels = [logger.level for logger in (root, *libraries)]
     handler = configure_logging("debug", stream=stream)
     try:
         yield stream
     finally:
         root.removeHandler(handler)
-        root.setLevel(level)
+        for logger, level in zip((root, *libraries), levels, strict=True):
+            logger.setLevel(level)
 
 
 def records(stream: io.StringIO) -> list[dict]:
@@ -123,7 +125,7 @@ users:
 
 
 def test_credentials_never_reach_the_stream_in_any_part_of_a_record(lines):
-    log = logging.getLogger("kubernetes.client.rest")
+    log = logging.getLogger("cloudtty.runtime.apply")
     log.debug("request headers: {'Authorization': 'Bearer sk-live-abcdefgh123'}")
     log.info("kubeconfig written: %s", KUBECONFIG)
     log.info("token issued", extra={"token": "opaque-admin-token-1", "data": {"password": "pw1"}})
@@ -216,3 +218,11 @@ def test_text_format_for_people(lines):
 def test_an_unknown_level_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="debug, info, warning, error, critical"):
         configure_logging("verbose")
+
+
+def test_client_libraries_stay_quiet_even_at_debug(lines):
+    # configure_logging("debug") ran in the fixture.
+    logging.getLogger("kubernetes.client.rest").debug("response body: {'data': {'config': 'x'}}")
+    logging.getLogger("urllib3.connectionpool").debug("GET /api/v1/secrets 200")
+    logging.getLogger("cloudtty.runtime.test").debug("ours")
+    assert [entry["message"] for entry in records(lines)] == ["ours"]

@@ -140,6 +140,8 @@ def test_time_to_ready_counts_from_the_first_sighting_and_forgets_gone_shells():
 
 def test_leader_gauge_counts_changes_only():
     metrics = OperatorMetrics()
+    metrics.set_leading(False)  # starting as a standby
+    assert metrics.value("cloudtty_leadership_changes_total", {"state": "standby"}) is None
     for leading in (True, True, False, True):
         metrics.set_leading(leading)
     assert metrics.value("cloudtty_leader") == 1

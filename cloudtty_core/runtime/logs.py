@@ -266,8 +266,9 @@ def configure_logging(
     """Send every log record (root logger) to ``stream`` (default stderr), formatted and redacted.
 
     Replaces handlers an earlier call installed; returns the new handler (remove it from the
-    root logger to undo). ``quiet_libraries`` keeps the Kubernetes client's and urllib3's
-    chatter at warning level unless ``level`` is debug.
+    root logger to undo). ``quiet_libraries`` keeps the Kubernetes client and urllib3 at
+    warning level even when ``level`` is debug: their debug lines include response bodies,
+    and a Secret's base64 data is a credential no pattern can recognise.
     """
     numeric = _level(level)
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
@@ -282,9 +283,8 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(numeric)
     if quiet_libraries:
-        library_level = logging.DEBUG if numeric <= logging.DEBUG else logging.WARNING
         for name in ("kubernetes", "urllib3"):
-            logging.getLogger(name).setLevel(library_level)
+            logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
     return handler
 
 

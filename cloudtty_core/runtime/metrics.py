@@ -344,7 +344,8 @@ class OperatorMetrics:
     def set_leading(self, leading: bool) -> None:
         """This replica started (True) or stopped (False) leading."""
         with self._seen_lock:
-            changed = self._leading is not leading
+            # Starting up as a standby is no change; starting up as the leader is one.
+            changed = self._leading is not leading and (self._leading is not None or leading)
             self._leading = leading
         self.leader.set(1 if leading else 0)
         if changed:
