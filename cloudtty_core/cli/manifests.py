@@ -10,6 +10,7 @@ installs the operator. A test renders the chart and compares, so the two never d
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -146,6 +147,7 @@ class DeployValues:
     lease_name: str = "cloudtty-operator"
     resources: Manifest = attrs.field(factory=_default_resources)
     metrics_service: bool = True
+    create_namespace: bool = False
 
     @property
     def fullname(self) -> str:
@@ -393,6 +395,14 @@ def build_manifests(values: DeployValues | None = None) -> list[Manifest]:
     """Every object of an installation, in the order ``kubectl apply`` should create them."""
     values = values or DeployValues()
     objects: list[Manifest] = []
+    if values.create_namespace:
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": values.namespace, "labels": _labels(values)},
+            }
+        )
     if values.install_crd:
         objects.append(_crd(values))
     objects.append(
@@ -468,6 +478,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "-n", "--namespace", default=defaults.namespace, help="the operator's namespace"
     )
+    parser.add_argument(
+        "--create-namespace",
+        action="store_true",
+        help="also print the operator's Namespace (as helm install --create-namespace)",
+    )
     parser.add_argument("--release", default=defaults.release, help="the release (base) name")
     parser.add_argument(
         "--image",
@@ -476,6 +491,12 @@ def register(subparsers: Any) -> None:
         help=f"the operator image (default {defaults.image})",
     )
     parser.add_argument("--replicas", type=int, default=defaults.replicas)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=defaults.workers,
+        help="shells the operator reconciles at the same time",
+    )
     parser.add_argument(
         "--worker-image",
         action="append",
@@ -541,8 +562,32 @@ def _image(text: str | None, defaults: DeployValues) -> tuple[str, str]:
     return repository, tag
 
 
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    for option, value, low in (
+        ("--replicas", args.replicas, 1),
+        ("--workers", args.workers, 1),
+        ("--min-idle", args.min_idle, 0),
+        ("--metrics-port", args.metrics_port, 1),
+    ):
+        if value < low:
+            raise CliError(f"{option} must be at least {low}, got {value}")
+    if args.metrics_port > 65535:
+        raise CliError(f"--metrics-port must be at most 65535, got {args.metrics_port}")
+    for option, names in (
+        ("--namespace", [args.namespace]),
+        ("--worker-namespace", args.worker_namespace or []),
+    ):
+        for name in names:
+            if not _DNS_LABEL.match(name):
+                raise CliError(f"{option} {name!r}: not a valid namespace name (DNS label)")
+
+
 def values_from_args(args: argparse.Namespace) -> DeployValues:
-    """The values the command line asks for."""
+    """The values the command line asks for (a :class:`CliError` names a bad option)."""
+    _check_args(args)
     defaults = DeployValues()
     sizes: dict[str, int] = {}
     for namespace, size in _pairs(args.min_idle_namespace, "--min-idle-namespace").items():
@@ -550,13 +595,17 @@ def values_from_args(args: argparse.Namespace) -> DeployValues:
             sizes[namespace] = int(size)
         except ValueError:
             raise CliError(f"--min-idle-namespace {namespace}={size}: not a number") from None
+        if sizes[namespace] < 0 or not _DNS_LABEL.match(namespace):
+            raise CliError(f"--min-idle-namespace {namespace}={size}: bad namespace or size")
     repository, tag = _image(args.image, defaults)
     return DeployValues(
         namespace=args.namespace,
+        create_namespace=args.create_namespace,
         release=args.release,
         image_repository=repository,
         image_tag=tag,
         replicas=args.replicas,
+        workers=args.workers,
         install_crd=not args.no_crd,
         log_level=args.log_level,
         metrics_port=args.metrics_port,
