@@ -24,4 +24,6 @@ def pod_path(path: str | os.PathLike[str], environ: dict[str, str] | None = None
     root = env.get(SANDBOX_ROOT_ENV)
     if not root or not p.is_absolute():
         return p
+    if p.is_relative_to(root):  # already a local path (e.g. a HOME the sandbox set itself)
+        return p
     return Path(root) / p.relative_to(p.anchor)

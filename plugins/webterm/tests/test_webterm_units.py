@@ -205,6 +205,7 @@ def test_pod_paths_map_through_the_sandbox_root() -> None:
     assert pod_path("/var/run/x", env) == Path("/pods/p1/var/run/x")
     assert pod_path("rel/x", env) == Path("rel/x")
     assert pod_path("/var/run/x", {}) == Path("/var/run/x")
+    assert pod_path("/pods/p1/home", env) == Path("/pods/p1/home")
 
 
 def test_termination_message(tmp_path: Path) -> None:
