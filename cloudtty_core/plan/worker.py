@@ -59,6 +59,19 @@ def _deleting(pod: Mapping[str, Any]) -> bool:
     return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
 
 
+def _session_over(pod: Mapping[str, Any]) -> bool:
+    """Whether the terminal server exited 0: phase Succeeded, or -- in the moment before the
+    kubelet writes that phase -- every container of a never-restarted pod terminated with 0."""
+    if _phase(pod) == "Succeeded":
+        return True
+    if _phase(pod) != "Running" or (pod.get("spec") or {}).get("restartPolicy") != "Never":
+        return False
+    statuses = (pod.get("status") or {}).get("containerStatuses") or ()
+    return bool(statuses) and all(
+        ((s.get("state") or {}).get("terminated") or {}).get("exitCode") == 0 for s in statuses
+    )
+
+
 def ending_reason(pod: Mapping[str, Any]) -> str:
     """Why the terminal server ended: ``once``, ``idle``, ``ttl`` or ``exit``."""
     for state in (pod.get("status") or {}).get("containerStatuses") or ():
@@ -88,10 +101,12 @@ def observe_workers(
     pods = cluster.list(
         "v1", "Pod", ident.namespace, {LABEL_ROLE: ROLE_WORKER, LABEL_SHELL_UID: ident.uid}
     )
-    live = [p for p in pods if not _deleting(p) and _phase(p) in ("Pending", "Running")]
-    ended = next(
-        (p for p in pods if p["metadata"]["name"] == bound and _phase(p) == "Succeeded"), None
-    )
+    live = [
+        p
+        for p in pods
+        if not _deleting(p) and _phase(p) in ("Pending", "Running") and not _session_over(p)
+    ]
+    ended = next((p for p in pods if p["metadata"]["name"] == bound and _session_over(p)), None)
     serving = next((p for p in live if p["metadata"]["name"] == bound), None)
     if serving is None and ended is None and live:
         serving = live[0]
