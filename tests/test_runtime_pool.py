@@ -1,0 +1,185 @@
+"""The warm pool on the sandbox cluster: workers are provisioned before any shell asks, claims
+stay exclusive when 50 shells arrive at once, a worker serves one shell and is never reused,
+and the pool refills in the background."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from cloudtty_core import OperatorSettings, PoolKey
+from cloudtty_core.runtime.client import Resource
+from cloudtty_core.runtime.testing import WARM_IMAGE, OperatorHarness, wait_for
+from cloudtty_core.testing import FakeImageBackend
+
+pytest.importorskip("kubernetes")
+sandbox_module = pytest.importorskip("cloudtty_sandbox")
+
+PODS = Resource("v1", "Pod", "pods")
+SHELL_COUNT = 50
+MIN_IDLE = 6
+BURST_POOL = SHELL_COUNT + 5
+
+
+@pytest.fixture
+def sandbox_config() -> Any:
+    return sandbox_module.SandboxConfig(
+        pod_start_delay=0.05, bookmark_interval=0.5, local_images={}
+    )
+
+
+def start(sandbox: Any, min_idle: int) -> OperatorHarness:
+    settings = OperatorSettings(cluster_server=sandbox.url, min_idle=min_idle)
+    return OperatorHarness(
+        sandbox.url, sandbox.admin_token, settings=settings, config={"workers": 8}
+    )
+
+
+@pytest.fixture
+def harness(sandbox: Any) -> Iterator[OperatorHarness]:
+    with start(sandbox, MIN_IDLE) as running:
+        yield running
+
+
+def pool_label() -> str:
+    image = FakeImageBackend(name=WARM_IMAGE).default_image
+    return PoolKey("default", WARM_IMAGE, image).hash
+
+
+def idle_ready(harness: OperatorHarness) -> list[dict[str, Any]]:
+    pods = harness.items(
+        PODS, "default", {"cloudtty.io/pool": pool_label(), "cloudtty.io/state": "idle"}
+    )
+    return [
+        p
+        for p in pods
+        if not p["metadata"].get("deletionTimestamp")
+        and any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in (p.get("status") or {}).get("conditions") or ()
+        )
+    ]
+
+
+def workers(harness: OperatorHarness) -> list[dict[str, Any]]:
+    return [
+        p
+        for p in harness.items(PODS, "default", {"cloudtty.io/role": "worker"})
+        if not p["metadata"].get("deletionTimestamp")
+    ]
+
+
+def test_the_pool_is_filled_before_any_shell_asks(harness: OperatorHarness) -> None:
+    idle = wait_for(lambda: len(idle_ready(harness)) == MIN_IDLE and idle_ready(harness))
+    for pod in idle:
+        assert pod["metadata"].get("ownerReferences") in (None, [])
+        assert pod["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "cloudtty"
+    # A shell created now is served by one of them: no pod has to start for it.
+    before = {p["metadata"]["name"] for p in idle}
+    harness.create_shell("first")
+    shell = harness.wait_phase("first", "Ready")
+    assert shell["status"]["worker"] in before
+    # ... and the pool is back at minIdle with a new worker.
+    wait_for(lambda: len(idle_ready(harness)) == MIN_IDLE, what="the pool refilled")
+    assert shell["status"]["worker"] not in {p["metadata"]["name"] for p in idle_ready(harness)}
+
+
+def burst(harness: OperatorHarness, names: list[str]) -> list[dict[str, Any]]:
+    with ThreadPoolExecutor(10) as pool:
+        list(pool.map(lambda name: harness.create_shell(name), names))
+    return [harness.wait_phase(name, "Ready", timeout=60) for name in names]
+
+
+def assert_exclusive(harness: OperatorHarness, shells: list[dict[str, Any]]) -> set[str]:
+    """Every shell has its own worker, serving exactly that shell; the workers' uids."""
+    bound = Counter(s["status"]["worker"] for s in shells)
+    assert len(bound) == len(shells), [w for w, n in bound.items() if n > 1]
+    by_name = {p["metadata"]["name"]: p for p in workers(harness)}
+    served = set()
+    for shell in shells:
+        pod = by_name[shell["status"]["worker"]]
+        owners = [o for o in pod["metadata"]["ownerReferences"] if o["kind"] == "CloudShell"]
+        assert [o["uid"] for o in owners] == [shell["metadata"]["uid"]]
+        assert pod["metadata"]["labels"]["cloudtty.io/shell-uid"] == shell["metadata"]["uid"]
+        assert pod["metadata"]["labels"]["cloudtty.io/state"] == "claimed"
+        served.add(pod["metadata"]["uid"])
+    claimed = [
+        p for p in workers(harness) if p["metadata"]["labels"]["cloudtty.io/state"] == "claimed"
+    ]
+    assert len(claimed) == len(shells)  # no stray claimed worker, no duplicate
+    return served
+
+
+def test_50_concurrent_shells_claim_50_different_warm_workers(sandbox: Any) -> None:
+    with start(sandbox, BURST_POOL) as harness:
+        wait_for(lambda: len(idle_ready(harness)) == BURST_POOL, timeout=60, what="pool filled")
+        pooled = {p["metadata"]["name"] for p in idle_ready(harness)}
+        shells = burst(harness, [f"warm-{n}" for n in range(SHELL_COUNT)])
+        assert_exclusive(harness, shells)
+        # All of them took a worker that was waiting (the warm path), none made its own.
+        assert {s["status"]["worker"] for s in shells} <= pooled
+        wait_for(lambda: len(idle_ready(harness)) == BURST_POOL, timeout=60, what="refilled")
+
+
+def test_two_replicas_racing_for_the_same_workers_never_share_one(sandbox: Any) -> None:
+    # Leader election off on purpose: both replicas plan every shell and race for every idle
+    # worker; only the resourceVersion precondition of the claim keeps them apart.
+    with start(sandbox, 20) as first, start(sandbox, 20):
+        wait_for(lambda: len(idle_ready(first)) == 20, timeout=60, what="pool filled")
+        shells = burst(first, [f"race-{n}" for n in range(20)])
+        # Let both replicas settle, then check nothing is shared.
+        wait_for(lambda: len(idle_ready(first)) >= 20, timeout=60, what="refilled")
+        assert_exclusive(first, [first.wait_phase(s["metadata"]["name"], "Ready") for s in shells])
+
+
+def test_workers_are_never_reused_and_the_pool_refills(harness: OperatorHarness) -> None:
+    wait_for(lambda: len(idle_ready(harness)) == MIN_IDLE, what="the pool filled")
+    names = [f"burst-{n}" for n in range(SHELL_COUNT)]
+    served_uids = assert_exclusive(harness, burst(harness, names))
+    wait_for(lambda: len(idle_ready(harness)) == MIN_IDLE, what="the pool refilled")
+
+    # Half of the shells end: their workers go away instead of returning to the pool.
+    for name in names[: SHELL_COUNT // 2]:
+        harness.delete_shell(name)
+    for name in names[: SHELL_COUNT // 2]:
+        harness.wait_gone(name)
+    wait_for(
+        lambda: (
+            len([p for p in workers(harness) if p["metadata"]["uid"] in served_uids])
+            == SHELL_COUNT - SHELL_COUNT // 2
+        ),
+        what="the workers of deleted shells deleted",
+    )
+    # New shells never get a worker that served before.
+    again = [f"again-{n}" for n in range(10)]
+    for name in again:
+        harness.create_shell(name)
+    for name in again:
+        shell = harness.wait_phase(name, "Ready", timeout=60)
+        pod = {p["metadata"]["name"]: p for p in workers(harness)}[shell["status"]["worker"]]
+        assert pod["metadata"]["uid"] not in served_uids
+    wait_for(lambda: len(idle_ready(harness)) == MIN_IDLE, what="the pool refilled again")
+    idle_total = [
+        p for p in workers(harness) if p["metadata"]["labels"]["cloudtty.io/state"] == "idle"
+    ]
+    assert len(idle_total) == MIN_IDLE  # refilled, never overfilled
+
+
+def test_an_idle_worker_that_fails_is_replaced(harness: OperatorHarness, sandbox: Any) -> None:
+    idle = wait_for(lambda: len(idle_ready(harness)) == MIN_IDLE and idle_ready(harness))
+    victim = idle[0]["metadata"]["name"]
+    assert sandbox.exit_container("default", victim, 1, "crashed")
+
+    def replaced() -> bool:
+        names = {p["metadata"]["name"] for p in idle_ready(harness)}
+        return len(names) == MIN_IDLE and victim not in names
+
+    wait_for(replaced, what="the failed idle worker replaced")
+    wait_for(
+        lambda: all(p["metadata"]["name"] != victim for p in harness.items(PODS, "default")),
+        what="the failed worker deleted",
+    )
