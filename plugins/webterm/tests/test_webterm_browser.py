@@ -218,3 +218,24 @@ def test_upload_and_download_a_file(server: ServerProcess, page: Page, tmp_path:
     download = info.value
     assert download.suggested_filename == "result.txt"
     assert Path(download.path()).read_text() == "made-in-the-shell\n"
+
+
+def test_copy_and_paste_through_the_clipboard(server: ServerProcess, chromium: Browser) -> None:
+    ctx = chromium.new_context()
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    try:
+        page = ctx.new_page()
+        open_terminal(page, server.url + "/")
+        run_in_terminal(page, "echo copy-$((6*7))")
+        wait_for_text(page, r"^copy-42$")
+        page.evaluate("window.term.selectAll()")
+        page.keyboard.press("Control+Shift+C")
+        page.wait_for_function(
+            "async () => (await navigator.clipboard.readText()).includes('copy-42')"
+        )
+        page.evaluate("navigator.clipboard.writeText('echo pasted-$((1+1))')")
+        page.keyboard.press("Control+Shift+V")
+        page.keyboard.press("Enter")
+        wait_for_text(page, r"^pasted-2$")
+    finally:
+        ctx.close()

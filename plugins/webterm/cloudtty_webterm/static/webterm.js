@@ -147,10 +147,8 @@ term.attachCustomKeyEventHandler((event) => {
     navigator.clipboard?.writeText(term.getSelection());
     return false;
   }
-  if (event.code === "KeyV") {
-    navigator.clipboard?.readText().then((text) => term.paste(text));
-    return false;
-  }
+  // Ctrl+Shift+V is the browser's own paste: it reaches xterm as a paste event, not as ^V.
+  if (event.code === "KeyV") return false;
   return true;
 });
 if (config.clientOptions.copyOnSelect) {
