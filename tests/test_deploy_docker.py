@@ -115,7 +115,6 @@ def test_operator_build_context_leaves_out_what_the_image_does_not_need():
     assert "**/node_modules" in ignore
 
 
-@pytest.mark.xfail(reason="no image backend registers 'webterm' yet", strict=False)
 def test_operator_image_plugins_serve_a_default_shell():
     # The backends a CloudShell with no choices needs must come from distributions the
     # image installs.

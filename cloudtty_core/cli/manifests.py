@@ -55,27 +55,30 @@ def operator_rules(cluster_role: str) -> list[Manifest]:
     ``bind`` is granted on ``cluster_role`` alone: the ClusterRole given to per-shell
     ServiceAccounts is the only one the operator can hand out.
     """
-    read = ("get", "list", "watch")
-    manage = (*read, "create", "update", "delete")
+    # The operator reads through list+watch caches, never with single gets -- except a
+    # Secret it takes over (credentials.py). Every object it made is repaired (updated) when
+    # someone changes it.
+    cached = ("list", "watch")
+    owned = (*cached, "create", "update", "delete")
     return [
-        _rule(GROUP, PLURAL, (*read, "patch", "delete")),
-        _rule(GROUP, f"{PLURAL}/status", ("update", "patch")),
+        _rule(GROUP, PLURAL, (*cached, "patch", "delete")),
+        _rule(GROUP, f"{PLURAL}/status", ("update",)),
         _rule(GROUP, f"{PLURAL}/finalizers", ("update",)),
-        _rule("", "pods", manage),
-        _rule("", "services", manage),
-        _rule("", "secrets", manage),
-        _rule("", "configmaps", read),
-        _rule("", "serviceaccounts", (*read, "create", "delete")),
+        _rule("", "pods", owned),
+        _rule("", "services", owned),
+        _rule("", "secrets", ("get", *owned)),
+        _rule("", "configmaps", cached),
+        _rule("", "serviceaccounts", owned),
         _rule("", "serviceaccounts/token", ("create",)),
-        _rule(_RBAC, "rolebindings", (*read, "create", "delete")),
+        _rule(_RBAC, "rolebindings", owned),
         _rule(_RBAC, "clusterroles", ("bind",), (cluster_role,)),
         _rule("events.k8s.io", "events", ("create", "patch")),
-        _rule("", "nodes", read),
-        _rule("networking.k8s.io", "ingresses", manage),
-        _rule("networking.k8s.io", "ingressclasses", read),
-        _rule("networking.istio.io", "virtualservices", manage),
-        _rule("networking.istio.io", "gateways", read),
-        _rule("apiextensions.k8s.io", "customresourcedefinitions", read),
+        _rule("", "nodes", cached),
+        _rule("networking.k8s.io", "ingresses", owned),
+        _rule("networking.k8s.io", "ingressclasses", cached),
+        _rule("networking.istio.io", "virtualservices", owned),
+        _rule("networking.istio.io", "gateways", cached),
+        _rule("apiextensions.k8s.io", "customresourcedefinitions", cached),
     ]
 
 
