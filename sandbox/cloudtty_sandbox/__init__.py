@@ -4,6 +4,7 @@ Start one with ``async with Sandbox(...) as sb`` or ``with run_sandbox_in_thread
 both give ``sb.url`` and ``sb.kubeconfig_path`` for kubectl and the official client.
 """
 
+from .auth import StaticUser
 from .config import WEBTERM_IMAGE, SandboxConfig
 from .faults import ErrorRule, FaultConfig
 from .sandbox import Sandbox
@@ -15,6 +16,7 @@ __all__ = [
     "FaultConfig",
     "Sandbox",
     "SandboxConfig",
+    "StaticUser",
     "ThreadedSandbox",
     "run_sandbox_in_thread",
 ]

@@ -82,6 +82,98 @@ def node_object(name: str) -> dict[str, Any]:
     }
 
 
+RBAC_GROUP = "rbac.authorization.k8s.io"
+READ = ["get", "list", "watch"]
+WRITE = ["create", "update", "patch", "delete", "deletecollection"]
+_DEFAULT_ROLES: dict[str, list[dict[str, Any]]] = {
+    "cluster-admin": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
+    "admin": [{"apiGroups": ["*"], "resources": ["*"], "verbs": [*READ, *WRITE]}],
+    "edit": [
+        {
+            "apiGroups": ["", "batch", "coordination.k8s.io", "networking.k8s.io"],
+            "resources": [
+                "pods",
+                "pods/log",
+                "services",
+                "endpoints",
+                "configmaps",
+                "secrets",
+                "serviceaccounts",
+                "serviceaccounts/token",
+                "events",
+                "jobs",
+                "leases",
+                "ingresses",
+            ],
+            "verbs": [*READ, *WRITE],
+        }
+    ],
+    "view": [
+        {
+            "apiGroups": ["", "batch", "coordination.k8s.io", "networking.k8s.io"],
+            "resources": [
+                "pods",
+                "pods/log",
+                "services",
+                "endpoints",
+                "configmaps",
+                "serviceaccounts",
+                "events",
+                "jobs",
+                "leases",
+                "ingresses",
+                "namespaces",
+            ],
+            "verbs": READ,
+        }
+    ],
+    "system:basic-user": [
+        {
+            "apiGroups": ["authorization.k8s.io"],
+            "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+            "verbs": ["create"],
+        }
+    ],
+}
+_DEFAULT_BINDINGS = {
+    "cluster-admin": ("Group", "system:masters"),
+    "system:basic-user": ("Group", "system:authenticated"),
+}
+
+
+def default_rbac(cluster: Cluster) -> None:
+    """The API server's default ClusterRoles (simplified) and their system bindings."""
+    role_type = cluster.registry.lookup(RBAC_GROUP, "v1", "clusterroles")
+    binding_type = cluster.registry.lookup(RBAC_GROUP, "v1", "clusterrolebindings")
+    assert role_type is not None
+    assert binding_type is not None
+    for name, rules in _DEFAULT_ROLES.items():
+        cluster.create(
+            role_type,
+            None,
+            {
+                "metadata": {
+                    "name": name,
+                    "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
+                },
+                "rules": rules,
+            },
+        )
+    for name, (kind, subject) in _DEFAULT_BINDINGS.items():
+        cluster.create(
+            binding_type,
+            None,
+            {
+                "metadata": {
+                    "name": name,
+                    "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
+                },
+                "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": name},
+                "subjects": [{"kind": kind, "name": subject, "apiGroup": RBAC_GROUP}],
+            },
+        )
+
+
 def bootstrap(cluster: Cluster, node_name: str, api_port: int) -> None:
     reg = cluster.registry
     ns_type = reg.lookup("", "v1", "namespaces")

@@ -305,6 +305,22 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         name_rule="path",
     ),
     _rt(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        namespaced=False,
+        verbs=("create",),
+    ),
+    _rt(
+        "authorization.k8s.io",
+        "v1",
+        "subjectaccessreviews",
+        "SubjectAccessReview",
+        namespaced=False,
+        verbs=("create",),
+    ),
+    _rt(
         "apiextensions.k8s.io",
         "v1",
         "customresourcedefinitions",

@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
         help="run images with this prefix as local processes (repeatable)",
     )
     serve.add_argument(
+        "--rbac",
+        action="store_true",
+        help="authenticate bearer tokens and authorize requests with RBAC",
+    )
+    serve.add_argument(
         "--faults",
         type=str,
         default=None,
@@ -85,6 +90,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         work_dir=args.work_dir,
         pod_start_delay=args.pod_start_delay,
         pod_ready_delay=args.pod_ready_delay,
+        rbac=args.rbac,
     )
     for item in args.local_image:
         prefix, _, command = item.partition("=")

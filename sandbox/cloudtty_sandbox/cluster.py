@@ -107,6 +107,8 @@ class Cluster:
         self.strategies: dict[str, Strategy] = {}
         self.default_strategy = Strategy()
         self.protected_namespaces: set[str] = set()
+        # The CA certificate when the API speaks HTTPS (published as kube-root-ca.crt).
+        self.ca_pem: str | None = None
 
     # ---------------------------------------------------------------- helpers
     def strategy(self, rtype: ResourceType) -> Strategy:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import attrs
 
+from .auth import StaticUser
 from .faults import FaultConfig
 
 WEBTERM_IMAGE = "ghcr.io/cloudtty-py/webterm"
@@ -42,3 +43,9 @@ class SandboxConfig:
     forward_node_ports: bool = True
     gc_delay: float = 0.0
     faults: FaultConfig = attrs.field(factory=FaultConfig)
+    # Opt-in: authenticate bearer tokens and authorize requests with RBAC.
+    rbac: bool = False
+    # Serve HTTPS with a per-sandbox CA (None: only when ``rbac`` is on, because kubectl sends
+    # bearer tokens over TLS only).
+    tls: bool | None = None
+    users: list[StaticUser] = attrs.field(factory=list)

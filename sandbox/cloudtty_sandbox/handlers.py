@@ -15,12 +15,16 @@ import yaml
 from aiohttp import web
 
 from . import discovery, errors, tables
+from .auth import Authenticator, UserInfo
 from .cluster import Cluster, DeleteOptions
 from .counters import RequestCounters
 from .errors import ApiError
 from .faults import FaultInjector
 from .openapi import OpenApiCache
 from .patches import APPLY_PATCH
+from .protowire import PROTOBUF, decode_access_review
+from .rbac import Authorizer
+from .rbac import Request as AccessRequest
 from .resources import ResourceType
 from .selectors import parse_field_selector, parse_label_selector
 from .tokens import TokenIssuer
@@ -83,6 +87,8 @@ class ApiServer:
         server_address: Callable[[], str] = lambda: "127.0.0.1:0",
         pod_logs: Callable[[str, str, str | None, int | None], str] | None = None,
         admin: Handler | None = None,
+        authenticator: Authenticator | None = None,
+        authorizer: Authorizer | None = None,
     ) -> None:
         self.cluster = cluster
         self.registry = cluster.registry
@@ -93,6 +99,8 @@ class ApiServer:
         self.server_address = server_address
         self.pod_logs = pod_logs
         self.admin = admin
+        self.authenticator = authenticator
+        self.authorizer = authorizer
         self.openapi = OpenApiCache(cluster.registry)
         self.stopping = asyncio.Event()
         self.open_watches = 0
@@ -106,6 +114,13 @@ class ApiServer:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         try:
+            if self.authenticator is not None:
+                user = self.authenticator.authenticate(request.headers.get("Authorization"))
+                if user is None:
+                    raise ApiError(401, "Unauthorized")
+                request["user"] = user
+                if path.startswith("/sandbox/") and not user.is_admin:
+                    raise errors.forbidden(f'User "{user.name}" cannot use the sandbox admin API')
             if path.startswith("/sandbox/") and self.admin is not None:
                 return await self.admin(request)
             parts = [p for p in path.split("/") if p]
@@ -219,6 +234,8 @@ class ApiServer:
         if not verb or (route.subresource is None and verb not in rtype.verbs):
             raise errors.method_not_allowed(method, rtype.kind)
         resource = rtype.storage + (f"/{route.subresource}" if route.subresource else "")
+        if self.authorizer is not None:
+            self._authorize(request, route, verb)
         self.counters.add(verb, resource)
         if self.faults.active:
             await self.faults.before(verb, resource)
@@ -262,6 +279,12 @@ class ApiServer:
         if verb == "create":
             if route.subresource:
                 raise errors.method_not_allowed(method, rtype.kind)
+            if rtype.storage.endswith("accessreviews.authorization.k8s.io"):
+                if request.headers.get("Content-Type", "").startswith(PROTOBUF):
+                    body = decode_access_review(await request.read())
+                else:
+                    body = await _body(request)
+                return json_response(self._access_review(request, rtype, body), 201)
             body = await _body(request)
             created = self.cluster.create(
                 rtype, route.namespace, body, dry_run=dry_run, strict=strict
@@ -382,6 +405,63 @@ class ApiServer:
                 raise errors.not_found(rtype.plural, rtype.group, name)
             return json_response(updated)
         raise errors.method_not_allowed(request.method, f"{rtype.kind}/{sub}")
+
+    def _authorize(self, request: web.Request, route: Route, verb: str) -> None:
+        assert self.authorizer is not None
+        rtype = route.rtype
+        name = route.name or ""
+        if not name and verb in ("list", "watch"):
+            fields = parse_field_selector(
+                request.query.get("fieldSelector"), rtype.field_labels, rtype.kind
+            )
+            name = (fields.exact_name() if fields else None) or ""
+        self.authorizer.check(
+            request["user"],
+            AccessRequest(
+                verb,
+                rtype.group,
+                rtype.plural,
+                route.subresource or "",
+                route.namespace or "",
+                name,
+            ),
+        )
+
+    def _access_review(
+        self, request: web.Request, rtype: ResourceType, body: Any
+    ) -> dict[str, Any]:
+        """Answer a (Self)SubjectAccessReview with the RBAC decision (always allowed when the
+        sandbox does not enforce RBAC)."""
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body must be an object")
+        spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+        wanted = spec.get("resourceAttributes") or {}
+        allowed = True
+        if self.authorizer is not None:
+            user = request["user"]
+            if rtype.plural == "subjectaccessreviews":
+                user = UserInfo(str(spec.get("user", "")), tuple(spec.get("groups") or ()))
+            allowed = self.authorizer.allowed(
+                user,
+                AccessRequest(
+                    str(wanted.get("verb", "")),
+                    str(wanted.get("group", "")),
+                    str(wanted.get("resource", "")),
+                    str(wanted.get("subresource", "")),
+                    str(wanted.get("namespace", "")),
+                    str(wanted.get("name", "")),
+                ),
+            )
+        status: dict[str, Any] = {"allowed": allowed}
+        if allowed:
+            status["reason"] = "allowed by RBAC" if self.authorizer else "RBAC is off"
+        return {
+            "kind": rtype.kind,
+            "apiVersion": rtype.api_version,
+            "metadata": {"creationTimestamp": None},
+            "spec": spec,
+            "status": status,
+        }
 
     # ------------------------------------------------------------------ output
     def _render_one(
@@ -552,6 +632,12 @@ async def _body(request: web.Request, *, optional: bool = False, yaml_ok: bool =
             return None
         raise errors.bad_request("the request body is empty")
     content_type = request.headers.get("Content-Type", "")
+    if content_type.startswith((PROTOBUF, "application/cbor")):
+        raise ApiError(
+            415,
+            f"the sandbox accepts JSON and YAML bodies, not {content_type}",
+            reason="UnsupportedMediaType",
+        )
     try:
         if yaml_ok or "yaml" in content_type:
             return yaml.safe_load(raw)

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
 import yaml
 
 
-def render(server: str, token: str, namespace: str = "default", name: str = "sandbox") -> str:
+def render(
+    server: str,
+    token: str,
+    namespace: str = "default",
+    name: str = "sandbox",
+    ca_pem: str | None = None,
+) -> str:
+    cluster: dict[str, str] = {"server": server}
+    if ca_pem:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_pem.encode()).decode()
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": name, "cluster": {"server": server}}],
+        "clusters": [{"name": name, "cluster": cluster}],
         "users": [{"name": f"{name}-admin", "user": {"token": token}}],
         "contexts": [
             {
@@ -26,10 +36,10 @@ def render(server: str, token: str, namespace: str = "default", name: str = "san
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def write(path: Path, server: str, token: str) -> Path:
+def write(path: Path, server: str, token: str, ca_pem: str | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(render(server, token))
+        handle.write(render(server, token, ca_pem=ca_pem))
     os.chmod(path, 0o600)
     return path

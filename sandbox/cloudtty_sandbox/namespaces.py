@@ -45,6 +45,14 @@ class NamespaceStrategy(Strategy):
         if sa_type is not None:
             with contextlib.suppress(ApiError):
                 cluster.create(sa_type, obj["metadata"]["name"], {"metadata": {"name": "default"}})
+        cm_type = cluster.registry.lookup("", "v1", "configmaps")
+        if cluster.ca_pem and cm_type is not None:
+            with contextlib.suppress(ApiError):
+                cluster.create(
+                    cm_type,
+                    obj["metadata"]["name"],
+                    {"metadata": {"name": "kube-root-ca.crt"}, "data": {"ca.crt": cluster.ca_pem}},
+                )
 
     def begin_delete(
         self, cluster: Cluster, rtype: ResourceType, obj: dict[str, Any], options: DeleteOptions

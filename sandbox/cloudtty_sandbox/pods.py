@@ -82,10 +82,10 @@ class PodStrategy(Strategy):
                 f'{namespace}/{sa_name}: serviceaccount "{sa_name}" not found'
             )
         if spec.get("automountServiceAccountToken", sa.get("automountServiceAccountToken", True)):
-            self._mount_token(spec)
+            self._mount_token(spec, with_ca=cluster.ca_pem is not None)
 
     @staticmethod
-    def _mount_token(spec: dict[str, Any]) -> None:
+    def _mount_token(spec: dict[str, Any], with_ca: bool) -> None:
         containers = [
             c
             for f in ("containers", "initContainers")
@@ -107,6 +107,18 @@ class PodStrategy(Strategy):
                     "defaultMode": 420,
                     "sources": [
                         {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                        *(
+                            [
+                                {
+                                    "configMap": {
+                                        "name": "kube-root-ca.crt",
+                                        "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                                    }
+                                }
+                            ]
+                            if with_ca
+                            else []
+                        ),
                         {
                             "downwardAPI": {
                                 "items": [

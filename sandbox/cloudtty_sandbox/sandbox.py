@@ -15,9 +15,10 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from . import kubeconfig
+from . import kubeconfig, tls
 from .admin import AdminApi
-from .bootstrap import bootstrap
+from .auth import Authenticator
+from .bootstrap import bootstrap, default_rbac
 from .builtin_kinds import register_builtins
 from .cluster import Cluster
 from .config import SandboxConfig
@@ -32,6 +33,7 @@ from .kubelet import Kubelet
 from .namespaces import NamespaceController, NamespaceStrategy
 from .nodeports import NodePortForwarder
 from .pods import PodStrategy
+from .rbac import Authorizer
 from .resources import Registry
 from .services import ServiceStrategy
 from .store import Store
@@ -81,6 +83,7 @@ class Sandbox:
         self.node_ports: NodePortForwarder | None = None
         self.ingress: IngressController | None = None
         self.started = False
+        self.tls: tls.TlsFiles | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Sandbox:
@@ -112,6 +115,10 @@ class Sandbox:
             api_address=lambda: (config.host, self.port),
         )
         admin = AdminApi(self)
+        authenticator = authorizer = None
+        if config.rbac:
+            authenticator = Authenticator(self.cluster, self.tokens, config.users)
+            authorizer = Authorizer(self.cluster)
         self.api = ApiServer(
             self.cluster,
             self.counters,
@@ -121,18 +128,31 @@ class Sandbox:
             server_address=lambda: f"{config.host}:{self.port}",
             pod_logs=self.kubelet.read_log,
             admin=admin.handle,
+            authenticator=authenticator,
+            authorizer=authorizer,
         )
         self._runner = web.AppRunner(
             self.api.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, config.host, config.port, backlog=1024)
+        use_tls = config.tls if config.tls is not None else config.rbac
+        if use_tls:
+            self.tls = tls.create(self.work_dir / "pki")
+            self.cluster.ca_pem = self.tls.ca_pem
+        site = web.TCPSite(
+            self._runner,
+            config.host,
+            config.port,
+            backlog=1024,
+            ssl_context=self.tls.server_context() if self.tls else None,
+        )
         await site.start()
         server = site._server
         assert server is not None
         assert server.sockets
         self.port = int(server.sockets[0].getsockname()[1])
         bootstrap(self.cluster, config.node_name, self.port)
+        default_rbac(self.cluster)
         self.namespaces = NamespaceController(self.cluster)
         self.namespaces.start()
         self.gc = GarbageCollector(self.cluster, delay=config.gc_delay)
@@ -149,7 +169,9 @@ class Sandbox:
             )
             await self.ingress.start()
         path = config.kubeconfig_path or (self.work_dir / "kubeconfig")
-        self.kubeconfig_path = kubeconfig.write(Path(path), self.url, self.tokens.admin_token)
+        self.kubeconfig_path = kubeconfig.write(
+            Path(path), self.url, self.tokens.admin_token, self.ca_pem
+        )
         self.started = True
 
     async def stop(self) -> None:
@@ -177,7 +199,8 @@ class Sandbox:
     @property
     def url(self) -> str:
         """Base URL of the API server, e.g. ``http://127.0.0.1:41234``."""
-        return f"http://{self.config.host}:{self.port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.config.host}:{self.port}"
 
     @property
     def ingress_port(self) -> int | None:
@@ -238,6 +261,19 @@ class Sandbox:
     def local_processes(self) -> list[dict[str, Any]]:
         assert self.kubelet is not None
         return self.kubelet.processes()
+
+    def write_kubeconfig(self, path: Path, token: str) -> Path:
+        """Write a kubeconfig (0600) for this sandbox that authenticates with ``token``."""
+        return kubeconfig.write(Path(path), self.url, token, self.ca_pem)
+
+    @property
+    def ca_pem(self) -> str | None:
+        """The CA certificate (PEM) clients must trust when the API speaks HTTPS."""
+        return self.tls.ca_pem if self.tls else None
+
+    @property
+    def ca_path(self) -> Path | None:
+        return self.tls.ca_path if self.tls else None
 
     def info(self) -> dict[str, Any]:
         return {

@@ -124,6 +124,11 @@ class ThreadedSandbox:
         return self._sb.gateway_port
 
     @property
+    def ca_path(self) -> Path | None:
+        """The sandbox CA certificate file when the API speaks HTTPS (else None)."""
+        return self._sb.ca_path
+
+    @property
     def admin_token(self) -> str:
         return self._sb.admin_token
 
@@ -182,11 +187,16 @@ class ThreadedSandbox:
             self.kubeconfig_path, args, cache_dir=cache, input=input, check=check, timeout=timeout
         )
 
-    def api_client(self) -> Any:
-        """A configured ``kubernetes.client.ApiClient`` (needs the ``kubernetes`` package)."""
+    def api_client(self, token: str | None = None) -> Any:
+        """A configured ``kubernetes.client.ApiClient`` (admin unless ``token`` is given)."""
         from .client import api_client
 
-        return api_client(self.url, self.admin_token)
+        ca = self._sb.ca_path
+        return api_client(self.url, token or self.admin_token, str(ca) if ca else None)
+
+    def write_kubeconfig(self, path: Path, token: str) -> Path:
+        """A kubeconfig for this sandbox authenticating with ``token`` (e.g. a SA token)."""
+        return self._sb.write_kubeconfig(path, token)
 
 
 @contextlib.contextmanager

@@ -95,6 +95,7 @@ def http(
     body: Any = None,
     headers: dict[str, str] | None = None,
     timeout: float = 10,
+    cafile: Any = None,
 ) -> tuple[int, Any, dict[str, str]]:
     """A raw HTTP request to the sandbox: (status, decoded JSON or text, headers)."""
     import json
@@ -108,7 +109,10 @@ def http(
         hdrs.setdefault("Content-Type", "application/json")
     request = urllib.request.Request(url, data=data, method=method, headers=hdrs)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(cafile)) if cafile else None
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as resp:
             status, raw, rh = resp.status, resp.read(), dict(resp.headers)
     except urllib.error.HTTPError as exc:
         status, raw, rh = exc.code, exc.read(), dict(exc.headers)
