@@ -240,3 +240,25 @@ def test_method_not_allowed_and_unknown_paths(sandbox, raw_http):
     )
     assert status == 400
     assert body["reason"] == "BadRequest"
+
+
+def test_patch_with_resource_version_is_a_precondition(sandbox_api_client):
+    core = client.CoreV1Api(sandbox_api_client)
+    cm = core.create_namespaced_config_map("default", {"metadata": {"name": "claim"}})
+    rv = cm.metadata.resource_version
+    claimed = core.patch_namespaced_config_map(
+        "claim",
+        "default",
+        {"metadata": {"resourceVersion": rv, "labels": {"claimed-by": "shell-a"}}},
+    )
+    assert claimed.metadata.labels == {"claimed-by": "shell-a"}
+    with pytest.raises(ApiException) as err:  # a second claimer with the same version loses
+        core.patch_namespaced_config_map(
+            "claim",
+            "default",
+            {"metadata": {"resourceVersion": rv, "labels": {"claimed-by": "shell-b"}}},
+        )
+    assert err.value.status == 409
+    assert core.read_namespaced_config_map("claim", "default").metadata.labels == {
+        "claimed-by": "shell-a"
+    }

@@ -5,7 +5,6 @@ process left behind."""
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import textwrap
 import urllib.request
@@ -384,7 +383,3 @@ def test_pod_spec_is_immutable_but_image_may_change(sandbox_api_client):
             {"spec": {"containers": [{"name": "main", "env": [{"name": "X", "value": "1"}]}]}},
         )
     assert err.value.status == 422
-
-
-def test_signal_constants_available():
-    assert signal.SIGKILL != signal.SIGTERM

@@ -286,3 +286,46 @@ def test_crd_schema_defaults_prune_and_nullable():
     assert schema.validate(obj) == []
     obj["spec"]["port"] = 1.5
     assert [c.field for c in schema.validate(obj)] == ["spec.port"]
+
+
+label_keys = st.sampled_from(["app", "tier", "example.com/team", "env"])
+label_values = st.sampled_from(["a", "b", "c-1", "x.y"])
+
+
+@st.composite
+def requirements(draw):
+    key = draw(label_keys)
+    op = draw(st.sampled_from(["=", "==", "!=", "in", "notin", "exists", "!"]))
+    values = draw(st.lists(label_values, min_size=1, max_size=3, unique=True))
+    return key, op, values
+
+
+def _render(req) -> str:
+    key, op, values = req
+    if op in ("=", "==", "!="):
+        return f"{key}{op}{values[0]}"
+    if op in ("in", "notin"):
+        return f"{key} {op} ({', '.join(values)})"
+    return key if op == "exists" else f"!{key}"
+
+
+def _model(req, labels) -> bool:
+    key, op, values = req
+    if op in ("=", "=="):
+        return labels.get(key) == values[0]
+    if op == "!=":
+        return labels.get(key) != values[0]
+    if op == "in":
+        return labels.get(key) in values
+    if op == "notin":
+        return labels.get(key) not in values
+    return (key in labels) == (op == "exists")
+
+
+@given(
+    st.lists(requirements(), min_size=1, max_size=4),
+    st.dictionaries(label_keys, label_values, max_size=4),
+)
+def test_label_selectors_match_their_definition(reqs, labels):
+    matcher = parse_label_selector(",".join(_render(r) for r in reqs))
+    assert matcher(labels) == all(_model(r, labels) for r in reqs)
