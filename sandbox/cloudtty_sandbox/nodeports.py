@@ -52,9 +52,26 @@ class NodePortForwarder:
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._ports_of: dict[tuple[str, str], list[int]] = {}
+        for svc in cluster.store.items("services", None):
+            self._on_event("services", Event("ADDED", 0, svc, None))
         cluster.store.listen("services", self._on_event)
 
     def _on_event(self, storage: str, event: Event) -> None:
+        # Only the changed Service's ports are recomputed: no scan over every Service.
+        meta = event.obj["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        for port in self._ports_of.pop(key, ()):
+            self.targets.pop(port, None)
+        if event.type != "DELETED":
+            spec = event.obj.get("spec") or {}
+            if spec.get("type") in ("NodePort", "LoadBalancer"):
+                ports = []
+                for port in spec.get("ports") or ():
+                    if port.get("nodePort") and port.get("protocol", "TCP") == "TCP":
+                        self.targets[int(port["nodePort"])] = (key[0], key[1], port)
+                        ports.append(int(port["nodePort"]))
+                self._ports_of[key] = ports
         self._dirty.set()
 
     def start(self) -> None:
@@ -83,19 +100,7 @@ class NodePortForwarder:
             await self._reconcile()
 
     async def _reconcile(self) -> None:
-        wanted: dict[int, tuple[str, str, dict[str, Any]]] = {}
-        for svc in self.cluster.store.items("services", None):
-            spec = svc.get("spec") or {}
-            if spec.get("type") not in ("NodePort", "LoadBalancer"):
-                continue
-            for port in spec.get("ports") or ():
-                if port.get("nodePort") and port.get("protocol", "TCP") == "TCP":
-                    wanted[int(port["nodePort"])] = (
-                        svc["metadata"]["namespace"],
-                        svc["metadata"]["name"],
-                        port,
-                    )
-        self.targets = wanted
+        wanted = dict(self.targets)
         for port in [p for p in self.listeners if p not in wanted]:
             self.listeners.pop(port).close()
         for port in wanted:
