@@ -136,6 +136,8 @@ def session_document(request: SessionRequest) -> dict[str, Any]:
         "idleTimeoutSeconds": spec.idle_timeout_seconds,
         "expiresAt": format_time(request.expires_at) if request.expires_at else None,
         "clientOptions": client_options(spec.ttyd_client_options),
+        # valueFrom needs the kubelet, which started this worker long before its session.
+        "env": {var.name: var.value for var in spec.env if var.value is not None},
         "shell": {"namespace": request.shell.namespace, "name": request.shell.name},
     }
 

@@ -244,6 +244,7 @@ class SessionSpec:
     idle_timeout: float | None = None
     expires_at: dt.datetime | None = None
     client_options: dict[str, Any] | None = None
+    env: dict[str, str] | None = None
     shell_namespace: str | None = None
     shell_name: str | None = None
 
@@ -275,6 +276,12 @@ def parse_session(data: Any, where: str = "session.json") -> SessionSpec:
     if options is not None:
         options = {k: coerce_client_option(k, v) for k, v in options.items()}
         check_client_options(options, where)
+    env = _typed(data, "env", dict, where)
+    if env is not None and not all(
+        isinstance(k, str) and k and "=" not in k and "\0" not in k and isinstance(v, str)
+        for k, v in env.items()
+    ):
+        raise ConfigError(f"{where}: env must map variable names to strings")
     shell = _typed(data, "shell", dict, where) or {}
     base = _typed(data, "basePath", str, where)
     return SessionSpec(
@@ -287,6 +294,7 @@ def parse_session(data: Any, where: str = "session.json") -> SessionSpec:
         idle_timeout=float(idle) if idle is not None else None,
         expires_at=parse_rfc3339(expires, f"{where}: expiresAt") if expires else None,
         client_options=options,
+        env=env,
         shell_namespace=shell.get("namespace"),
         shell_name=shell.get("name"),
     )
@@ -334,6 +342,8 @@ def apply_session(config: ServerConfig, spec: SessionSpec) -> ServerConfig:
         changes["expires_at"] = spec.expires_at
     if spec.client_options is not None:
         changes["client_options"] = {**config.client_options, **spec.client_options}
+    if spec.env:
+        changes["child_env"] = {**config.child_env, **spec.env}
     if spec.shell_name:
         changes["title"] = f"{spec.shell_namespace or 'default'}/{spec.shell_name}"
     return attrs.evolve(config, **changes)

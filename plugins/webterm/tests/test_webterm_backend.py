@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import cloudtty_webterm.plugin
 import pytest
 from cloudtty_webterm.backend import WebtermBackend, client_options
 from cloudtty_webterm.config import ServerConfig, apply_session
-from cloudtty_webterm.worker import session_from_secret
+from cloudtty_webterm.worker import session_config, session_from_secret
 
 from cloudtty_core import (
     OperatorSettings,
@@ -128,6 +129,23 @@ def test_session_secret_is_what_the_worker_reads() -> None:
     assert config.client_options == {"fontSize": 16}  # ttyd-only and malformed ones dropped
     assert config.title == "team-a/alice"
     assert spec.kubeconfig == "apiVersion: v1\nkind: Config\n"
+
+
+def test_spec_env_reaches_the_warm_workers_shell(tmp_path: Path) -> None:
+    request = session_request(
+        env=[
+            {"name": "EDITOR", "value": "vim"},
+            {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+        ]
+    )
+    spec = session_from_secret(BACKEND.session(request))
+    assert spec is not None
+    config = session_config(ServerConfig(), spec, tmp_path)
+    assert config.child_env["EDITOR"] == "vim"
+    assert "FROM_SECRET" not in config.child_env
+    # The session's own HOME and kubeconfig win over anything the spec sets.
+    assert config.child_env["HOME"].startswith(str(tmp_path))
+    assert config.child_env["KUBECONFIG"].startswith(config.child_env["HOME"])
 
 
 def test_client_options_are_typed_and_filtered() -> None:

@@ -63,6 +63,8 @@ def test_session_document_is_parsed_with_camel_case_fields() -> None:
         ({"expiresAt": "2030-01-01T00:00:00"}, "needs a time zone"),
         ({"clientOptions": {"evil": 1}}, "unknown client option"),
         ({"basePath": "/a/../b/"}, "basePath"),
+        ({"env": {"A=B": "c"}}, "env must map variable names to strings"),
+        ({"env": {"A": 1}}, "env must map variable names to strings"),
     ],
 )
 def test_bad_session_documents_name_the_field(doc: object, message: str) -> None:
