@@ -65,9 +65,13 @@ def test_relative_links_resolve(page: Path):
             continue
         path, _, anchor = target.partition("#")
         resolved = (page.parent / path).resolve() if path else page.resolve()
-        if not resolved.exists():
-            broken.append(target)
-        elif anchor and resolved.suffix == ".md" and anchor not in anchors(resolved):
+        missing_anchor = (
+            resolved.exists()
+            and bool(anchor)
+            and resolved.suffix == ".md"
+            and anchor not in anchors(resolved)
+        )
+        if not resolved.exists() or missing_anchor:
             broken.append(target)
     assert not broken, f"{page.relative_to(ROOT)}: broken links {broken}"
 
