@@ -1,0 +1,783 @@
+"""Operator benchmark against the sandbox cluster (issue 4's targets).
+
+Each phase gets a fresh sandbox (``cloudtty-sandbox serve``, its own process) and a fresh
+operator (its own process, so its RSS is its own); this script is the client. Every request goes
+to 127.0.0.1.
+
+- warm: the pool is filled (``minIdle`` per namespace), then shells are created one after the
+  other; time-to-Ready = create sent -> a watch event shows ``phase: Ready`` with an
+  ``accessUrl``. API writes per shell come from the sandbox's request counters.
+- cold: shells of an image backend that cannot start warm (one pod per shell, started by the
+  sandbox's kubelet after ``--pod-start-delay``); the figure is time-to-Ready minus that delay.
+- steady: with every shell Ready, the requests the operator sends in ``--steady-seconds``.
+- burst: ``minIdle`` = the burst, then ``--burst`` shells created at once; time until all are
+  Ready. The floor: a bare client (the same official client, the same concurrency) making the
+  same writes per shell on the same sandbox in the same run.
+- rss: ``--rss-shells`` Ready shells; the operator's resident memory (VmRSS, VmHWM).
+
+    .venv/bin/python benchmarks/operator_bench.py [--burst 1000] [--rss-shells 10000]
+        [--warm 100] [--cold 10] [--pod-start-delay 2] [--phases warm,cold,steady,burst,rss]
+        [--json]
+
+Shells use the test image backends of ``cloudtty_core.runtime.testing`` (pods the sandbox
+simulates, no local process), ClusterIP exposure, auth ``none`` and a kubeconfig Secret they
+name (``secretRef``) -- the path with the fewest writes. Nothing here is a test: no assertion
+on speed, only figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cloudtty_core.crd import crd_manifest
+from cloudtty_core.model import API_VERSION, KIND, PLURAL
+from cloudtty_core.runtime.client import KubeClient, Resource
+
+SHELLS = Resource(API_VERSION, KIND, PLURAL)
+PODS = Resource("v1", "Pod", "pods")
+KUBECONFIG_SECRET = "bench-kubeconfig"
+WARM_IMAGE = "sandbox-term"
+COLD_IMAGE = "sandbox-cold"
+
+
+# ------------------------------------------------------------------------------------ machine
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    model = memory = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "memory": memory,
+        "python": platform.python_version(),
+        "loadavg_at_start": load,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def memory_of(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM of a process, in MiB."""
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = int(value.split()[0]) / 1024
+    return found
+
+
+# ------------------------------------------------------------------------------------ processes
+class Sandbox:
+    """``cloudtty-sandbox serve`` in a child process."""
+
+    def __init__(self, work: Path, pod_start_delay: float) -> None:
+        self.kubeconfig = work / "kubeconfig"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cloudtty_sandbox.cli",
+                "serve",
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--work-dir",
+                str(work / "pods"),
+                "--ingress-port",
+                "-1",
+                "--pod-start-delay",
+                str(pod_start_delay),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if not line.startswith("sandbox API:"):
+            self.stop()
+            raise RuntimeError(f"the sandbox did not start: {line!r}")
+        self.url = line.split()[-1]
+        user = yaml.safe_load(self.kubeconfig.read_text())["users"][0]["user"]
+        self.client = KubeClient.for_url(self.url, user["token"])
+        self.client.set_pool_size(64)
+
+    def counters(self) -> dict[str, Any]:
+        return self.client.request("GET", "/sandbox/counters")
+
+    def reset_counters(self) -> None:
+        self.client.request("DELETE", "/sandbox/counters")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class OperatorProcess:
+    """The operator in a child process (this script with ``--operator-child``)."""
+
+    def __init__(self, sandbox: Sandbox, log: Path, **settings: Any) -> None:
+        self.port = free_port()
+        spec = {
+            "kubeconfig": str(sandbox.kubeconfig),
+            "server": sandbox.url,
+            "port": self.port,
+            **settings,
+        }
+        self.log = log.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--operator-child", json.dumps(spec)],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+        )
+        deadline = time.monotonic() + 60
+        while not self._ready():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the operator did not get ready; see {log}")
+            time.sleep(0.05)
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
+            return str(r.read().decode())
+
+    def memory(self) -> dict[str, float]:
+        return memory_of(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def operator_child(spec_json: str) -> int:
+    """Run the operator with the test image backends (the ``--operator-child`` entry)."""
+    from cloudtty_core.backends import OperatorSettings
+    from cloudtty_core.runtime.config import RuntimeConfig
+    from cloudtty_core.runtime.operator import run_operator
+    from cloudtty_core.runtime.testing import TestImages
+
+    spec = json.loads(spec_json)
+    settings = OperatorSettings(
+        cluster_server=spec["server"],
+        min_idle=0,
+        min_idle_per_namespace=spec.get("min_idle", {}),
+        always_finalize=spec.get("always_finalize", True),
+    )
+    config = RuntimeConfig(
+        kubeconfig=spec["kubeconfig"],
+        namespace=spec.get("namespace"),
+        workers=spec.get("workers", 8),
+        api_concurrency=spec.get("api_concurrency", 16),
+        settings=settings,
+        pool_namespaces=tuple(spec.get("min_idle", {})),
+        metrics_port=spec["port"],
+        metrics_host="127.0.0.1",
+        log_level="warning",
+        # The web terminal would keep a pool of real processes too; the test images suffice.
+        blocked_plugins=("webterm",),
+    )
+    profile = os.environ.get("CLOUDTTY_BENCH_PROFILE")
+    if not profile:
+        return run_operator(config, extra_plugins=[("test-images", TestImages())])
+    import cProfile
+
+    # Profiles the event loop's thread (planning, caches, queue); API calls run in threads.
+    profiler = cProfile.Profile()
+    try:
+        return profiler.runcall(run_operator, config, extra_plugins=[("test-images", TestImages())])
+    finally:
+        profiler.dump_stats(profile)
+
+
+# ------------------------------------------------------------------------------------ client side
+class ReadyWatch:
+    """Watches every CloudShell in a thread; records when each first shows Ready with a URL."""
+
+    def __init__(self, client: KubeClient) -> None:
+        self.client = client
+        self.ready: dict[str, float] = {}
+        self._cond = threading.Condition()
+        listing = client.list(SHELLS)
+        self._version = listing["metadata"]["resourceVersion"]
+        self._stream: Any = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop:
+            try:
+                self._stream = self.client.watch(SHELLS, None, self._version, timeout_seconds=600)
+                for batch in self._stream:
+                    now = time.monotonic()
+                    for event in batch:
+                        obj = event.get("object") or {}
+                        meta = obj.get("metadata") or {}
+                        if meta.get("resourceVersion"):
+                            self._version = meta["resourceVersion"]
+                        status = obj.get("status") or {}
+                        if status.get("phase") == "Ready" and status.get("accessUrl"):
+                            key = f"{meta.get('namespace')}/{meta.get('name')}"
+                            with self._cond:
+                                self.ready.setdefault(key, now)
+                                self._cond.notify_all()
+            except Exception:
+                if self._stop:
+                    return
+                time.sleep(0.1)
+
+    def wait(self, keys: list[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not all(key in self.ready for key in keys):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    missing = [k for k in keys if k not in self.ready]
+                    raise TimeoutError(f"{len(missing)} shells not Ready, e.g. {missing[:3]}")
+                self._cond.wait(min(remaining, 0.5))
+
+    def close(self) -> None:
+        self._stop = True
+        if self._stream is not None:
+            self._stream.close()
+
+
+def ensure_namespace(client: KubeClient, name: str) -> None:
+    with contextlib.suppress(Exception):
+        client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    with contextlib.suppress(Exception):
+        client.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": KUBECONFIG_SECRET, "namespace": name},
+                "stringData": {"config": "apiVersion: v1\nkind: Config\n"},
+            }
+        )
+
+
+def shell(name: str, namespace: str, image: str = WARM_IMAGE) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "exposureMode": "ClusterIP",
+            "imageBackend": image,
+            "secretRef": {"name": KUBECONFIG_SECRET},
+        },
+    }
+
+
+def idle_workers(client: KubeClient, namespace: str) -> int:
+    pods = client.list(PODS, namespace, labels={"cloudtty.io/state": "idle"})["items"]
+    return sum(
+        1
+        for pod in pods
+        if any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in (pod.get("status") or {}).get("conditions") or ()
+        )
+    )
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {timeout}s: {what}")
+        time.sleep(0.2)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def writes_by_resource(counters: dict[str, Any]) -> dict[str, int]:
+    found: Counter[str] = Counter()
+    for resource, verbs in counters["byResource"].items():
+        for verb, n in verbs.items():
+            if verb in ("create", "update", "patch", "delete", "deletecollection"):
+                found[f"{verb} {resource}"] += n
+    return dict(found)
+
+
+def reads(counters: dict[str, Any]) -> int:
+    by_verb = counters["byVerb"]
+    return int(by_verb.get("get", 0) + by_verb.get("list", 0))
+
+
+@contextlib.contextmanager
+def phase_cluster(
+    work: Path, name: str, pod_start_delay: float, **operator: Any
+) -> Iterator[tuple[Sandbox, OperatorProcess]]:
+    sandbox = Sandbox(work / name, pod_start_delay)
+    try:
+        sandbox.client.create(crd_manifest())
+        for namespace in operator.get("min_idle", {}):
+            ensure_namespace(sandbox.client, namespace)
+        running = OperatorProcess(sandbox, work / f"{name}-operator.log", **operator)
+        try:
+            yield sandbox, running
+        finally:
+            running.stop()
+    finally:
+        sandbox.stop()
+
+
+# ------------------------------------------------------------------------------------ phases
+def warm_cold_steady(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Warm and cold time-to-Ready, writes per shell, reads in steady state."""
+    result: dict[str, Any] = {}
+    pool = max(10, args.warm // 5)
+    with phase_cluster(
+        work,
+        "warm",
+        args.pod_start_delay,
+        min_idle={"warm": pool},
+        workers=args.workers,
+        api_concurrency=args.api_concurrency,
+        always_finalize=not args.no_finalizer,
+    ) as (sandbox, operator):
+        client = sandbox.client
+        ensure_namespace(client, "cold")
+        wait_until(lambda: idle_workers(client, "warm") >= pool, 120, f"{pool} idle workers")
+        watch = ReadyWatch(client)
+        try:
+            if "warm" in args.phases:
+                sandbox.reset_counters()
+                times = []
+                for i in range(args.warm):
+                    key = f"warm/w{i}"
+                    started = time.monotonic()
+                    client.create(shell(f"w{i}", "warm"))
+                    watch.wait([key], 60)
+                    times.append(watch.ready[key] - started)
+                    # Let the pool refill between shells (the figure is per shell, not a burst).
+                    wait_until(lambda: idle_workers(client, "warm") >= pool, 60, "refill")
+                counters = sandbox.counters()
+                writes = writes_by_resource(counters)
+                refills = writes.get("create pods", 0)
+                shell_writes = {
+                    k: v
+                    for k, v in writes.items()
+                    if k not in ("create pods",) and not k.startswith("create cloudshells")
+                }
+                result["warm"] = {
+                    "shells": args.warm,
+                    "pool_min_idle": pool,
+                    "p50_ms": 1000 * statistics.median(times),
+                    "p99_ms": 1000 * percentile(times, 99),
+                    "max_ms": 1000 * max(times),
+                    "operator_writes_per_shell": sum(shell_writes.values()) / args.warm,
+                    "operator_writes_by_kind_per_shell": {
+                        k: v / args.warm for k, v in sorted(shell_writes.items())
+                    },
+                    "pool_refill_writes_per_shell": refills / args.warm,
+                }
+            if "cold" in args.phases:
+                times = []
+                for i in range(args.cold):
+                    key = f"cold/c{i}"
+                    started = time.monotonic()
+                    client.create(shell(f"c{i}", "cold", COLD_IMAGE))
+                    watch.wait([key], 60)
+                    times.append(watch.ready[key] - started)
+                result["cold"] = {
+                    "shells": args.cold,
+                    "pod_start_delay_s": args.pod_start_delay,
+                    "p50_ms": 1000 * statistics.median(times),
+                    "max_ms": 1000 * max(times),
+                    "p50_over_pod_start_ms": 1000
+                    * (statistics.median(times) - args.pod_start_delay),
+                    "max_over_pod_start_ms": 1000 * (max(times) - args.pod_start_delay),
+                }
+        finally:
+            watch.close()
+        if "steady" in args.phases:
+            time.sleep(2)
+            sandbox.reset_counters()
+            time.sleep(args.steady_seconds)
+            counters = sandbox.counters()
+            shells = len(client.list(SHELLS)["items"])
+            result["steady"] = {
+                "seconds": args.steady_seconds,
+                "shells": shells,
+                "requests": counters["byVerb"],
+                "reads_per_shell": (reads(counters)) / max(shells, 1),
+                "writes": counters["writes"],
+            }
+        result["operator_metrics_time_to_ready"] = ready_histogram(operator.metrics())
+    return result
+
+
+def ready_histogram(text: str) -> dict[str, Any]:
+    """The operator's own time-to-Ready count and mean, by path."""
+    found: dict[str, Any] = {}
+    for line in text.splitlines():
+        if line.startswith("cloudtty_shell_time_to_ready_seconds_"):
+            name, _, value = line.rpartition(" ")
+            for path in ("warm", "cold"):
+                if f'path="{path}"' in name and ("_sum" in name or "_count" in name):
+                    found.setdefault(path, {})["sum" if "_sum" in name else "count"] = float(value)
+    for values in found.values():
+        if values.get("count"):
+            values["mean_ms"] = 1000 * values["sum"] / values["count"]
+    return found
+
+
+def create_all(client: KubeClient, manifests: list[dict[str, Any]], concurrency: int) -> None:
+    with ThreadPoolExecutor(concurrency) as pool:
+        for future in [pool.submit(client.create, m) for m in manifests]:
+            future.result()
+
+
+def burst(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """``--burst`` shells at once, against the floor of the same writes from a bare client."""
+    n = args.burst
+    with phase_cluster(
+        work,
+        "burst",
+        args.pod_start_delay,
+        # Scoped: the floor's CloudShells (namespace floor) are not the operator's business.
+        namespace="burst",
+        min_idle={"burst": n},
+        workers=args.workers,
+        api_concurrency=args.api_concurrency,
+        always_finalize=not args.no_finalizer,
+    ) as (sandbox, operator):
+        client = sandbox.client
+        started = time.monotonic()
+        wait_until(lambda: idle_workers(client, "burst") >= n, 600, f"{n} idle workers")
+        provisioned = time.monotonic() - started
+        time.sleep(2)  # let the pool's own writes settle
+        watch = ReadyWatch(client)
+        sandbox.reset_counters()
+        manifests = [shell(f"b{i}", "burst") for i in range(n)]
+        started = time.monotonic()
+        try:
+            create_all(client, manifests, args.client_concurrency)
+            watch.wait([f"burst/b{i}" for i in range(n)], 600)
+        finally:
+            watch.close()
+        operator_seconds = max(watch.ready.values()) - started
+        counters = sandbox.counters()
+        writes = writes_by_resource(counters)
+        memory = operator.memory()
+        # The floor, on the same sandbox: the operator stays idle (it watches everything, but
+        # nothing it owns changes).
+        floor_seconds, floor_writes = floor(sandbox, n, writes, args)
+    return {
+        "shells": n,
+        "pool_provisioning_s": provisioned,
+        "operator_s": operator_seconds,
+        "operator_writes": writes,
+        "floor_s": floor_seconds,
+        "floor_writes": floor_writes,
+        "ratio": operator_seconds / floor_seconds,
+        "operator_memory_mib": memory,
+        "client_concurrency": args.client_concurrency,
+    }
+
+
+def floor(
+    sandbox: Sandbox, n: int, operator_writes: dict[str, int], args: argparse.Namespace
+) -> tuple[float, dict[str, int]]:
+    """A bare client doing, per shell, the writes the operator did (claim an idle pod, the
+    session Secret, the Service, the status, the finalizer, the Events, a refill pod)."""
+    client = sandbox.client
+    namespace = "floor"
+    ensure_namespace(client, namespace)
+
+    def share(kind: str, i: int) -> int:
+        """Shell ``i``'s share of the operator's writes of ``kind`` (Events, for one, are
+        not one per shell: the recorder aggregates them)."""
+        total = operator_writes.get(kind, 0)
+        return total * (i + 1) // n - total * i // n
+
+    pods = []
+    for i in range(n):
+        pods.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": f"idle-{i}",
+                    "namespace": namespace,
+                    "labels": {"cloudtty.io/state": "idle", "cloudtty.io/role": "worker"},
+                },
+                "spec": {"containers": [{"name": "t", "image": "example.org/fake-terminal:1"}]},
+            }
+        )
+    created_pods: list[dict[str, Any]] = [None] * n  # type: ignore[list-item]
+    with ThreadPoolExecutor(args.client_concurrency) as pool:
+        for i, future in enumerate([pool.submit(client.create, p) for p in pods]):
+            created_pods[i] = future.result()
+    wait_until(lambda: idle_workers(client, namespace) >= n, 600, "floor pods Ready")
+    time.sleep(2)
+    # The operator claims from its cache; the floor from one list (the kubelet changed them).
+    current = {p["metadata"]["name"]: p for p in client.list(PODS, namespace)["items"]}
+    created_pods = [current[p["metadata"]["name"]] for p in pods]
+    sandbox.reset_counters()
+
+    def follow_up(i: int, created: dict[str, Any]) -> None:
+        name = created["metadata"]["name"]
+        ref = {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "name": name,
+            "uid": created["metadata"]["uid"],
+        }
+        if share("patch cloudshells.cloudshell.cloudtty.io", i):
+            from cloudtty_core.backends import ObjectRef
+
+            created = client.patch(
+                ObjectRef(API_VERSION, KIND, namespace, name),
+                {"metadata": {"finalizers": ["cloudshell.cloudtty.io/finalizer"]}},
+            )
+        pod = dict(created_pods[i])
+        pod["metadata"] = {
+            **pod["metadata"],
+            "labels": {**pod["metadata"]["labels"], "cloudtty.io/state": "claimed"},
+            "ownerReferences": [{**ref, "controller": True}],
+        }
+        for _ in range(share("update pods", i)):
+            pod = client.replace(pod)
+        for j in range(share("create secrets", i)):
+            client.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": f"{name}-s{j}", "namespace": namespace},
+                    "stringData": {"session.json": "{}"},
+                }
+            )
+        for j in range(share("create services", i)):
+            client.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {"name": f"{name}-{j}", "namespace": namespace},
+                    "spec": {"selector": {"x": name}, "ports": [{"port": 7681}]},
+                }
+            )
+        for _ in range(share("update cloudshells.cloudshell.cloudtty.io/status", i)):
+            body = dict(created)
+            body["status"] = {"phase": "Ready", "accessUrl": f"http://{name}.{namespace}:7681/"}
+            created = client.replace(body, subresource="status")
+        events = share("create events.events.k8s.io", i)
+        for j in range(events):
+            client.create(
+                {
+                    "apiVersion": "events.k8s.io/v1",
+                    "kind": "Event",
+                    "metadata": {"name": f"{name}.{j}", "namespace": namespace},
+                    "eventTime": "2026-01-01T00:00:00.000000Z",
+                    "reportingController": "bench",
+                    "reportingInstance": "bench",
+                    "action": "Reconcile",
+                    "reason": "Bench",
+                    "type": "Normal",
+                    "regarding": {**ref, "namespace": namespace},
+                    "note": "floor",
+                }
+            )
+        for j in range(share("create pods", i)):
+            client.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": f"{name}-refill-{j}", "namespace": namespace},
+                    "spec": {"containers": [{"name": "t", "image": "example.org/x:1"}]},
+                }
+            )
+
+    started = time.monotonic()
+    with (
+        ThreadPoolExecutor(args.client_concurrency) as creators,
+        ThreadPoolExecutor(args.api_concurrency) as writers,
+    ):
+        chains: list[Future[None]] = []
+        lock = threading.Lock()
+
+        def created(i: int, future: Future[dict[str, Any]]) -> None:
+            with lock:
+                chains.append(writers.submit(follow_up, i, future.result()))
+
+        futures = []
+        for i in range(n):
+            future = creators.submit(client.create, shell(f"b{i}", namespace))
+            future.add_done_callback(lambda f, i=i: created(i, f))
+            futures.append(future)
+        for future in futures:
+            future.result()
+        while True:
+            with lock:
+                pending = list(chains)
+            if len(pending) == n:
+                break
+            time.sleep(0.01)
+        for chain in pending:
+            chain.result()
+    seconds = time.monotonic() - started
+    return seconds, writes_by_resource(sandbox.counters())
+
+
+def rss(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """The operator's memory with ``--rss-shells`` Ready shells."""
+    n = args.rss_shells
+    with phase_cluster(
+        work,
+        "rss",
+        0.05,
+        namespace="rss",
+        workers=args.workers,
+        api_concurrency=args.api_concurrency,
+        always_finalize=not args.no_finalizer,
+    ) as (sandbox, operator):
+        client = sandbox.client
+        ensure_namespace(client, "rss")
+        idle_memory = operator.memory()
+        watch = ReadyWatch(client)
+        started = time.monotonic()
+        try:
+            step = 500
+            for first in range(0, n, step):
+                batch = [
+                    shell(f"r{i}", "rss", args.rss_image)
+                    for i in range(first, min(n, first + step))
+                ]
+                create_all(client, batch, args.client_concurrency)
+                watch.wait([f"rss/r{i}" for i in range(first, min(n, first + step))], 900)
+        finally:
+            watch.close()
+        seconds = time.monotonic() - started
+        time.sleep(5)
+        memory = operator.memory()
+        objects = {
+            kind: len(client.list(Resource("v1", k, p), "rss")["items"])
+            for kind, k, p in (
+                ("pods", "Pod", "pods"),
+                ("services", "Service", "services"),
+                ("secrets", "Secret", "secrets"),
+            )
+        }
+        sandbox_memory = memory_of(sandbox.proc.pid)
+    return {
+        "shells": n,
+        "seconds_to_all_ready": seconds,
+        "operator_memory_mib": memory,
+        "operator_memory_idle_pool_mib": idle_memory,
+        "objects_in_namespace": objects,
+        "sandbox_memory_mib": sandbox_memory,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--operator-child", help=argparse.SUPPRESS)
+    parser.add_argument("--warm", type=int, default=100, help="shells for warm time-to-Ready")
+    parser.add_argument("--cold", type=int, default=10, help="shells for cold time-to-Ready")
+    parser.add_argument("--burst", type=int, default=1000, help="shells created at once")
+    parser.add_argument("--rss-shells", type=int, default=10_000, help="shells for the RSS")
+    parser.add_argument(
+        "--rss-image",
+        default=COLD_IMAGE,
+        help="image backend of the RSS shells (the cold one needs no pool)",
+    )
+    parser.add_argument("--pod-start-delay", type=float, default=2.0)
+    parser.add_argument("--steady-seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=8, help="operator --workers")
+    parser.add_argument("--api-concurrency", type=int, default=16, help="operator's")
+    parser.add_argument("--client-concurrency", type=int, default=32, help="creating shells")
+    parser.add_argument("--no-finalizer", action="store_true", help="--no-finalize-always")
+    parser.add_argument("--phases", default="warm,cold,steady,burst,rss")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.operator_child:
+        return operator_child(args.operator_child)
+    args.phases = set(args.phases.split(","))
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "settings": {
+            k: getattr(args, k)
+            for k in (
+                "workers",
+                "api_concurrency",
+                "client_concurrency",
+                "pod_start_delay",
+                "no_finalizer",
+            )
+        },
+    }
+    with tempfile.TemporaryDirectory(prefix="cloudtty-operator-bench-") as tmp:
+        work = Path(tmp)
+        try:
+            if args.phases & {"warm", "cold", "steady"}:
+                report.update(warm_cold_steady(args, work))
+                print(json.dumps(report, indent=2), file=sys.stderr, flush=True)
+            if "burst" in args.phases:
+                report["burst"] = burst(args, work)
+                print(json.dumps(report["burst"], indent=2), file=sys.stderr, flush=True)
+            if "rss" in args.phases:
+                report["rss"] = rss(args, work)
+        except BaseException:
+            for log in sorted(work.glob("*-operator.log")):
+                tail = log.read_text()[-2000:]
+                print(f"--- {log.name}\n{tail}", file=sys.stderr)
+            raise
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
