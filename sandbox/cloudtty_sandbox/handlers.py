@@ -8,6 +8,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -86,6 +87,8 @@ class ApiServer:
         bookmark_interval: float = 1.0,
         server_address: Callable[[], str] = lambda: "127.0.0.1:0",
         pod_logs: Callable[[str, str, str | None, int | None], str] | None = None,
+        log_follower: Callable[[str, str, str | None], tuple[Path | None, Callable[[], bool]]]
+        | None = None,
         admin: Handler | None = None,
         authenticator: Authenticator | None = None,
         authorizer: Authorizer | None = None,
@@ -98,6 +101,7 @@ class ApiServer:
         self.bookmark_interval = bookmark_interval
         self.server_address = server_address
         self.pod_logs = pod_logs
+        self.log_follower = log_follower
         self.admin = admin
         self.authenticator = authenticator
         self.authorizer = authorizer
@@ -352,6 +356,8 @@ class ApiServer:
                 if (self.pod_logs)
                 else ""
             )
+            if request.query.get("follow") in ("true", "1") and self.log_follower is not None:
+                return await self._follow_log(request, ns or "", name, text)
             return web.Response(text=text, content_type="text/plain")
         if sub == "binding" and verb == "create":
             body = await _body(request)
@@ -462,6 +468,34 @@ class ApiServer:
             "spec": spec,
             "status": status,
         }
+
+    async def _follow_log(
+        self, request: web.Request, namespace: str, name: str, head: str
+    ) -> web.StreamResponse:
+        """``kubectl logs -f``: what is there (or its tail), then new output while it runs."""
+        assert self.log_follower is not None
+        path, running = self.log_follower(namespace, name, request.query.get("container"))
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(head.encode())
+        offset = path.stat().st_size if path is not None and path.exists() else 0
+        with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
+            while not self.stopping.is_set():
+                chunk = b""
+                if path is not None and path.exists():
+                    with open(path, "rb") as handle:
+                        handle.seek(offset)
+                        chunk = handle.read(1 << 20)
+                if chunk:
+                    offset += len(chunk)
+                    await response.write(chunk)
+                    continue
+                if not running() or request.transport is None or request.transport.is_closing():
+                    break
+                await asyncio.sleep(0.1)
+            await response.write_eof()
+        return response
 
     # ------------------------------------------------------------------ output
     def _render_one(

@@ -656,6 +656,22 @@ class Kubelet:
             text = "".join(lines[-tail:]) if tail else ""
         return text
 
+    def follow_log(
+        self, namespace: str, name: str, container: str | None
+    ) -> tuple[Path | None, Callable[[], bool]]:
+        """The log file of a container and a check whether it may still grow."""
+        pod = self.cluster.find("pods", namespace, name)
+        worker = self.workers.get(pod["metadata"]["uid"]) if pod else None
+        if worker is None or worker.files is None or not worker.containers:
+            return None, lambda: False
+        chosen = next((c for c in worker.containers if c.name == container), worker.containers[0])
+
+        def running() -> bool:
+            policy = (worker.pod.get("spec") or {}).get("restartPolicy", "Always")
+            return not worker.finished and (not chosen.exit_future.done() or policy != "Never")
+
+        return worker.files.log_path(chosen.name), running
+
     def processes(self) -> list[dict[str, Any]]:
         out = []
         for worker in self.workers.values():

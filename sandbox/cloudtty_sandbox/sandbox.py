@@ -127,6 +127,7 @@ class Sandbox:
             bookmark_interval=config.bookmark_interval,
             server_address=lambda: f"{config.host}:{self.port}",
             pod_logs=self.kubelet.read_log,
+            log_follower=self.kubelet.follow_log,
             admin=admin.handle,
             authenticator=authenticator,
             authorizer=authorizer,
