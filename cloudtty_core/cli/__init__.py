@@ -18,7 +18,18 @@ from collections.abc import Sequence
 from cloudtty_core.cli.errors import CliError
 
 #: Subcommand modules, in the order ``cloudtty --help`` lists them.
-COMMANDS: tuple[str, ...] = ("crd", "validate", "plugins", "render", "manifests", "run")
+COMMANDS: tuple[str, ...] = (
+    "crd",
+    "validate",
+    "plugins",
+    "render",
+    "manifests",
+    "run",
+    "demo",
+    "shell",
+    "ls",
+    "rm",
+)
 
 #: Set to 1 to see the traceback of an unexpected error.
 ENV_DEBUG = "CLOUDTTY_DEBUG"
