@@ -157,6 +157,8 @@ def test_an_invalid_spec_fails_with_a_condition_naming_every_problem(
 def test_a_backend_that_is_not_installed_fails_naming_the_distribution(
     harness: OperatorHarness,
 ) -> None:
+    # The harness blocks the real image plugins: ttyd is not installed as far as it knows.
+    assert "cloudtty-ttyd" in harness.runtime_config().blocked_plugins
     harness.create_shell("no-ttyd", imageBackend="ttyd")
     shell = harness.wait_phase("no-ttyd", "Failed")
     accepted = harness.condition(shell, "Accepted")

@@ -306,13 +306,15 @@ class WatchStream:
         self._closed = True
         response = self._response
         try:
+            # Unblock a read in progress in another thread, then close the connection (so
+            # the server sees the stream end; it never goes back to the pool half-read).
             shutdown = getattr(response, "shutdown", None)
             if shutdown is not None:
                 shutdown()
         except Exception:  # the socket may be gone already
             pass
         try:
-            response.release_conn()
+            response.close()
         except Exception:  # idem
             pass
 

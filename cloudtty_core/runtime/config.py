@@ -80,7 +80,9 @@ class RuntimeConfig:
     Other:
         events_api: ``auto``, ``events.k8s.io/v1`` or ``v1``.
         install_crd: create (or update) the CloudShell CRD at start.
-        leader_election / lease_name / lease_namespace / identity: one active replica.
+        leader_election / lease_name / lease_namespace / identity: one active replica;
+            lease_duration / renew_deadline / retry_period: client-go's timing (15/10/2 s);
+            release_lease: give the Lease up on a graceful stop (a standby takes over at once).
         metrics_port / metrics_host: where /metrics, /healthz and /readyz are served
             (``metrics_port=None``: not served).
         log_level / log_format: logging.
@@ -106,6 +108,10 @@ class RuntimeConfig:
     lease_name: str = "cloudtty-operator"
     lease_namespace: str | None = None
     identity: str | None = None
+    lease_duration: float = attrs.field(default=15.0, validator=_positive)
+    renew_deadline: float = attrs.field(default=10.0, validator=_positive)
+    retry_period: float = attrs.field(default=2.0, validator=_positive)
+    release_lease: bool = True
     metrics_port: int | None = attrs.field(default=8080, validator=_at_least(0))
     metrics_host: str = "0.0.0.0"
     log_level: str = "info"
@@ -277,6 +283,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--lease-namespace", help="Lease namespace (default: --namespace, else default)"
     )
     election.add_argument("--identity", help="holder identity (default: host name + uuid)")
+    election.add_argument(
+        "--lease-duration",
+        type=float,
+        default=defaults.lease_duration,
+        help="seconds a standby waits before taking over a Lease that is not renewed",
+    )
+    election.add_argument(
+        "--renew-deadline",
+        type=float,
+        default=defaults.renew_deadline,
+        help="seconds the leader keeps trying to renew before it steps down",
+    )
+    election.add_argument(
+        "--retry-period",
+        type=float,
+        default=defaults.retry_period,
+        help="seconds between attempts to acquire or renew the Lease",
+    )
     obs = parser.add_argument_group("observability")
     obs.add_argument(
         "--metrics-port",
@@ -330,6 +354,9 @@ def config_from_args(args: argparse.Namespace) -> RuntimeConfig:
         lease_name=args.lease_name,
         lease_namespace=args.lease_namespace,
         identity=args.identity,
+        lease_duration=args.lease_duration,
+        renew_deadline=args.renew_deadline,
+        retry_period=args.retry_period,
         metrics_port=None if args.no_metrics else args.metrics_port,
         metrics_host=args.metrics_host,
         log_level=args.log_level,

@@ -477,6 +477,9 @@ class Controller:
         becomes Failed with a condition saying what was refused and why."""
         self.observer.reconcile_failed("shell", error)
         message = f"the API server refused an object of this shell: {error.message}"[:1024]
+        shells = self.informers.informer(API_VERSION, KIND)
+        latest = shells.get(key.namespace, key.name) if shells is not None else None
+        raw = latest or raw  # the failed plan may have written the shell (its finalizer)
         try:
             status = converter.structure(raw.get("status") or {}, CloudShellStatus)
         except Exception:  # an unreadable status is rewritten

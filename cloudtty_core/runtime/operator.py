@@ -244,6 +244,10 @@ class Operator:
             lease_name=config.lease_name,
             lease_namespace=config.effective_lease_namespace(),
             identity=self.identity,
+            lease_duration=config.lease_duration,
+            renew_deadline=config.renew_deadline,
+            retry_period=config.retry_period,
+            release_on_cancel=config.release_lease,
         )
         return LeaderElector(
             election,

@@ -34,6 +34,7 @@ from .operator import OperatorThread
 
 __all__ = [
     "COLD_IMAGE",
+    "REAL_IMAGE_PLUGINS",
     "SHELLS",
     "WARM_IMAGE",
     "OperatorHarness",
@@ -47,6 +48,10 @@ WARM_IMAGE = "sandbox-term"
 """An image backend with a warm pool (its pods are simulated by the sandbox)."""
 COLD_IMAGE = "sandbox-cold"
 """An image backend that cannot start warm: one cold pod per shell."""
+
+REAL_IMAGE_PLUGINS = ("cloudtty-webterm", "cloudtty-ttyd")
+"""Blocked by default: the harness serves shells with :class:`TestImages`, whose pods the
+sandbox only simulates, so pools and timings do not depend on which plugins are installed."""
 
 SHELLS = Resource(API_VERSION, KIND, PLURAL)
 PODS = Resource("v1", "Pod", "pods")
@@ -88,7 +93,6 @@ def wait_for(
 ) -> T:
     """Call ``check`` until it returns something truthy; return that (fail after ``timeout``)."""
     deadline = time.monotonic() + timeout
-    last: Any = None
     while True:
         last = check()
         if last:
@@ -117,7 +121,8 @@ class OperatorHarness:
     :param url: the API server.
     :param token: a bearer token for both the operator and the test.
     :param settings: operator settings (``cluster_server`` defaults to ``url``).
-    :param config: other :class:`RuntimeConfig` fields.
+    :param config: other :class:`RuntimeConfig` fields (by default the real image plugins
+        are blocked: see :data:`REAL_IMAGE_PLUGINS`).
     :param plugins: plugins registered besides the installed ones (default: :class:`TestImages`).
     :param write_hook: passed to the operator (fault injection).
     """
@@ -139,7 +144,12 @@ class OperatorHarness:
     def runtime_config(self) -> RuntimeConfig:
         """The configuration the operator starts with."""
         settings = self.settings or OperatorSettings(cluster_server=self.url)
-        fields = {"metrics_port": None, "pool_namespaces": ("default",), **self.config}
+        fields = {
+            "metrics_port": None,
+            "pool_namespaces": ("default",),
+            "blocked_plugins": REAL_IMAGE_PLUGINS,
+            **self.config,
+        }
         return RuntimeConfig(settings=settings, **fields)
 
     def install_crd(self) -> None:
