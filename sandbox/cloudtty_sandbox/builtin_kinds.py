@@ -142,7 +142,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
             _col("IP", priority=1),
             _col("Node", priority=1),
         ),
-        subresources=("log", "binding", "eviction"),
+        subresources=("log", "exec", "binding", "eviction"),
         fields=(
             "status.phase",
             "spec.nodeName",

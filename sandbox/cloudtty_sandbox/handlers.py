@@ -23,6 +23,7 @@ from .errors import ApiError
 from .faults import FaultInjector
 from .openapi import OpenApiCache
 from .patches import APPLY_PATCH
+from .podexec import command_of, serve_exec
 from .protowire import PROTOBUF, decode_access_review
 from .rbac import Authorizer
 from .rbac import Request as AccessRequest
@@ -89,6 +90,8 @@ class ApiServer:
         pod_logs: Callable[[str, str, str | None, int | None], str] | None = None,
         log_follower: Callable[[str, str, str | None], tuple[Path | None, Callable[[], bool]]]
         | None = None,
+        exec_target: Callable[[str, str, str | None, list[str]], Any] | None = None,
+        exec_sessions: set[Any] | None = None,
         admin: Handler | None = None,
         authenticator: Authenticator | None = None,
         authorizer: Authorizer | None = None,
@@ -102,6 +105,8 @@ class ApiServer:
         self.server_address = server_address
         self.pod_logs = pod_logs
         self.log_follower = log_follower
+        self.exec_target = exec_target
+        self.exec_sessions: set[Any] = exec_sessions if exec_sessions is not None else set()
         self.admin = admin
         self.authenticator = authenticator
         self.authorizer = authorizer
@@ -348,6 +353,10 @@ class ApiServer:
             return json_response(
                 self.tokens.token_request(sa, await _body(request, optional=True)), 201
             )
+        if sub == "exec" and verb in ("get", "create") and self.exec_target is not None:
+            command = command_of(request)
+            target = self.exec_target(ns or "", name, request.query.get("container"), command)
+            return await serve_exec(request, target, self.exec_sessions)
         if sub == "log" and verb == "get":
             self.cluster.get(rtype, ns, name)
             tail = _int(request.query.get("tailLines"))
@@ -421,6 +430,8 @@ class ApiServer:
                 request.query.get("fieldSelector"), rtype.field_labels, rtype.kind
             )
             name = (fields.exact_name() if fields else None) or ""
+        if route.subresource in ("exec", "attach", "portforward"):
+            verb = "create"  # a WebSocket upgrade is a GET, but it creates a session
         self.authorizer.check(
             request["user"],
             AccessRequest(

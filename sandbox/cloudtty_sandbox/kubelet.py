@@ -28,6 +28,7 @@ from .localrun import (
     expand_references,
     search_path,
 )
+from .podexec import ExecSession, ExecTarget, not_local
 from .podnet import PodIPAllocator
 from .pods import TERMINAL_PHASES
 from .tokens import TokenIssuer
@@ -414,6 +415,7 @@ class Kubelet:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._background: set[asyncio.Task[Any]] = set()
+        self.exec_sessions: set[ExecSession] = set()
         cluster.store.listen("pods", self._on_event)
 
     def start(self) -> None:
@@ -432,6 +434,8 @@ class Kubelet:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        for session in list(self.exec_sessions):
+            session.kill()
         workers = list(self.workers.values())
         for w in workers:
             w.terminating.set()
@@ -671,6 +675,33 @@ class Kubelet:
             return not worker.finished and (not chosen.exit_future.done() or policy != "Never")
 
         return worker.files.log_path(chosen.name), running
+
+    def exec_target(
+        self, namespace: str, name: str, container: str | None, command: list[str]
+    ) -> tuple[list[str], ExecTarget]:
+        """The argv and environment for ``kubectl exec`` into a locally run container."""
+        pod = self.cluster.find("pods", namespace, name)
+        worker = self.workers.get(pod["metadata"]["uid"]) if pod else None
+        if pod is None or worker is None or worker.files is None or not worker.containers:
+            raise ApiError(
+                400, f'pod "{name}" is not running on the sandbox node', reason="BadRequest"
+            )
+        chosen = next((c for c in worker.containers if c.name == container), None)
+        if container and chosen is None:
+            raise ApiError(
+                400, f"container {container} is not valid for pod {name}", reason="BadRequest"
+            )
+        chosen = chosen or worker.containers[0]
+        if not chosen.local:
+            raise not_local(chosen.name, name)
+        if chosen.exit_future.done():
+            raise ApiError(400, f"container {chosen.name} is not running", reason="BadRequest")
+        env = worker.files.environment(chosen.spec, self.base_env(worker.files.root))
+        workdir = chosen.spec.get("workingDir")
+        cwd = worker.files.root / (workdir.lstrip("/") if workdir else "workdir")
+        executable = shutil.which(command[0], path=env.get("PATH"))
+        argv = [executable or command[0], *command[1:]]
+        return argv, ExecTarget(env, cwd)
 
     def processes(self) -> list[dict[str, Any]]:
         out = []

@@ -128,6 +128,8 @@ class Sandbox:
             server_address=lambda: f"{config.host}:{self.port}",
             pod_logs=self.kubelet.read_log,
             log_follower=self.kubelet.follow_log,
+            exec_target=self.kubelet.exec_target,
+            exec_sessions=self.kubelet.exec_sessions,
             admin=admin.handle,
             authenticator=authenticator,
             authorizer=authorizer,

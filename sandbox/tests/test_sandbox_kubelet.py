@@ -388,8 +388,10 @@ def test_pod_spec_is_immutable_but_image_may_change(sandbox_api_client):
 def test_kubectl_logs_follow_streams_until_the_container_ends(sandbox, sandbox_api_client, wait):
     core = client.CoreV1Api(sandbox_api_client)
     script = "import time\nfor i in range(3):\n    print(i, flush=True)\n    time.sleep(0.3)"
-    core.create_namespaced_pod("default", _pod("count", image=LOCAL, restart="Never",
-                                               command=[sys.executable, "-c", script]))
+    core.create_namespaced_pod(
+        "default",
+        _pod("count", image=LOCAL, restart="Never", command=[sys.executable, "-c", script]),
+    )
     wait(lambda: _phase(core, "count") == "Running")
     followed = sandbox.kubectl("logs", "-f", "count", timeout=30)
     assert followed.stdout.split() == ["0", "1", "2"]
