@@ -170,16 +170,25 @@ class _StepDisplay:
             transient=False,
         )
         self.tasks: dict[str, Any] = {}
+        # Not a terminal (a log, a pipe): one plain line per finished step, no animation.
+        self.live = bool(console.is_terminal)
+        self.console = console
 
     def __enter__(self) -> _StepDisplay:
-        self.progress.start()
+        if self.live:
+            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.live:
+            self.progress.stop()
 
     def update(self, step: str, state: str, detail: str) -> None:
         label = self.labels.get(step, step)
+        if not self.live:
+            if state == "done":
+                self.console.print(f"✓ {label}" + (f" ({detail})" if detail else ""), markup=False)
+            return
         if state == "start":
             self.tasks[step] = self.progress.add_task(f"{label}…", total=1)
             return

@@ -141,7 +141,9 @@ def run(args: argparse.Namespace) -> int:
         name = str(created["metadata"]["name"])
         err = Console(stderr=True, highlight=False)
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-        with Progress(*columns, console=err, transient=True) as progress:
+        with Progress(
+            *columns, console=err, transient=True, disable=not err.is_terminal
+        ) as progress:
             task = progress.add_task(f"CloudShell {namespace}/{name}: created", total=None)
 
             def show(shell: Manifest) -> None:
