@@ -83,9 +83,9 @@ class FaultConfig:
             latency_ms=float(pick("latencyMs", "latency_ms", default=0.0)),
             latency_jitter_ms=float(pick("latencyJitterMs", "latency_jitter_ms", default=0.0)),
             errors=rules,
-            watch_max_events=pick("watchMaxEvents", "watch_max_events"),
-            watch_max_seconds=pick("watchMaxSeconds", "watch_max_seconds"),
-            seed=pick("seed"),
+            watch_max_events=_optional(int, pick("watchMaxEvents", "watch_max_events")),
+            watch_max_seconds=_optional(float, pick("watchMaxSeconds", "watch_max_seconds")),
+            seed=_optional(int, pick("seed")),
         )
         if config.latency_ms < 0 or config.latency_jitter_ms < 0:
             raise ValueError("latencyMs and latencyJitterMs must not be negative")
@@ -109,6 +109,16 @@ class FaultConfig:
             "watchMaxSeconds": self.watch_max_seconds,
             "seed": self.seed,
         }
+
+
+def _optional(kind: type, value: Any) -> Any:
+    """``value`` as ``kind`` (None stays None); negative numbers are refused."""
+    if value is None:
+        return None
+    converted = kind(value)
+    if converted < 0:
+        raise ValueError(f"expected a number >= 0, got {value!r}")
+    return converted
 
 
 class FaultInjector:
