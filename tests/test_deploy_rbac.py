@@ -286,6 +286,31 @@ def repair_tampered_objects(sandbox: Any) -> dict[Triple, int]:
     return mine
 
 
+def chart_operator_config(url: str) -> RuntimeConfig:
+    """The operator's configuration as the chart's Deployment arguments give it, pointed at
+    the sandbox (out of the cluster, no metrics port)."""
+    import attrs
+
+    from cloudtty_core.cli import build_parser
+    from cloudtty_core.runtime.config import config_from_args
+
+    objects = helm.render(
+        namespace=RELEASE_NAMESPACE, sets=[f"operator.clusterRole={CLUSTER_ROLE}"]
+    )
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    config = config_from_args(build_parser().parse_args(args))
+    assert config.leader_election
+    assert config.effective_lease_namespace() == RELEASE_NAMESPACE
+    return attrs.evolve(
+        config,
+        in_cluster=False,
+        metrics_port=None,
+        identity=None,
+        settings=attrs.evolve(config.settings, cluster_server=url),
+    )
+
+
 def phase(sandbox: Any, name: str) -> str | None:
     # Read in-process: the test's own reads must not show up in the request counters.
     shell = sandbox.get_object(SHELLS, "default", name)
@@ -296,14 +321,7 @@ def phase(sandbox: Any, name: str) -> str | None:
 
 def test_operator_requests_are_exactly_the_chart_rules(sandbox: Any, cluster: OperatorHarness):
     prepare(cluster)
-    config = RuntimeConfig(
-        settings=cluster.settings or OperatorSettings(),
-        metrics_port=None,
-        pool_namespaces=("default",),
-        leader_election=True,
-        lease_namespace=RELEASE_NAMESPACE,
-        events_api="events.k8s.io/v1",
-    )
+    config = chart_operator_config(sandbox.url)
     sandbox.reset_counters()
     from cloudtty_core.runtime.client import KubeClient
 
