@@ -23,7 +23,14 @@ from typing import Any, TypeVar
 import pytest
 
 from cloudtty_core import LABEL_SHELL_UID
-from cloudtty_core.cli.sandboxdemo import Demo, DemoOptions, kubectl_directory, processes_using
+from cloudtty_core.cli import main
+from cloudtty_core.cli.sandboxdemo import (
+    SAMPLE_APP,
+    Demo,
+    DemoOptions,
+    kubectl_directory,
+    processes_using,
+)
 from cloudtty_core.runtime.client import Resource
 
 pytest.importorskip("kubernetes")
@@ -234,3 +241,38 @@ def _jwt_payload(kubeconfig: str) -> str:
     token = str(yaml.safe_load(kubeconfig)["users"][0]["user"]["token"])
     payload = token.split(".")[1]
     return payload + "=" * (-len(payload) % 4)
+
+
+def test_cloudtty_shell_exec_opens_a_terminal_inside_a_sandbox_pod(
+    page: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = DemoOptions(sample_shell=False, work_dir=tmp_path / "demo")
+    with Demo(options) as demo:
+        assert demo.cluster is not None
+        app_pids = wait_for(
+            lambda: [p["pid"] for p in demo.local_processes() if p["pod"] == SAMPLE_APP],
+            "the sample app to run",
+        )
+        app_dir = pod_directory(demo, "default", SAMPLE_APP)
+        assert set(processes_using(app_dir)) == set(app_pids)
+
+        argv = ["shell", "--exec", SAMPLE_APP, "--name", "into-app"]
+        status = main([*argv, "--kubeconfig", str(demo.kubeconfig_path)])
+        out, err = capsys.readouterr()
+        assert status == 0, err
+        shell = demo.cluster.get("default", "into-app")
+        assert shell is not None
+        assert shell["spec"]["commandAction"].startswith(
+            f"kubectl exec -it -n default {SAMPLE_APP} -- sh -c "
+        )
+
+        open_terminal(page, out.strip())
+        # The terminal is inside the app's container: its environment and working directory.
+        run_in_terminal(page, 'echo "$GREETING in $(basename "$PWD")"')
+        wait_for_text(page, r"^hello from the sample app in workdir$")
+        assert len(processes_using(app_dir)) > len(app_pids)  # the exec'd shell
+
+        delete_and_check_nothing_is_left(demo, page, shell)
+        # The exec session ended with the terminal; the app itself runs on.
+        wait_for(lambda: set(processes_using(app_dir)) == set(app_pids), "the exec'd shell to end")
+    assert processes_using(tmp_path / "demo") == []

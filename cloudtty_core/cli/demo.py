@@ -211,6 +211,8 @@ def _kubectl_command() -> str:
 
 
 def _print_usage(demo: Demo, args: argparse.Namespace, err: Any) -> None:
+    from cloudtty_core.cli.sandboxdemo import SAMPLE_APP
+
     kubectl = _kubectl_command()
     kubeconfig = shlex.quote(str(demo.kubeconfig_path))
     out = sys.stdout
@@ -232,7 +234,9 @@ kubectl on this machine, against the sandbox (admin):
 
     export KUBECONFIG={kubeconfig}
     {kubectl} get cloudshells
-    {cloudtty} shell --open      # another shell, with its own URL
+    {cloudtty} shell --open                  # another shell, with its own URL
+    {cloudtty} shell --exec {SAMPLE_APP}        # a shell inside the sample app's pod
+    {cloudtty} ls                            # the shells, like kubectl get cloudshells
 
 Operator log: {demo.log_path}{"" if args.work_dir else " (removed on exit)"}
 Press Ctrl-C to stop everything (sandbox, operator, terminals).""",

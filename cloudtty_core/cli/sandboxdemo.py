@@ -43,6 +43,8 @@ from cloudtty_core.model import API_VERSION, KIND, Manifest
 
 __all__ = [
     "EXPOSURES",
+    "LOCAL_IMAGE_PREFIX",
+    "SAMPLE_APP",
     "STEPS",
     "Demo",
     "DemoError",
@@ -52,6 +54,13 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Images under this prefix run their container's command as a local process in the sandbox
+#: (like the web terminal's image): the sample app, and pods users create to try ``--exec``.
+LOCAL_IMAGE_PREFIX = "local.cloudtty.io/"
+
+#: The sample app: a pod to open a shell in (``cloudtty shell --exec demo-app``).
+SAMPLE_APP = "demo-app"
 
 #: Exposure modes the sandbox can serve to a browser on this machine.
 EXPOSURES = ("NodePort", "Ingress")
@@ -104,6 +113,7 @@ class DemoOptions:
         namespace: where the pool and the sample shell live (created when missing).
         shell_name: the sample CloudShell's name.
         sample_shell: create the sample shell (False: only the cluster and the operator).
+        sample_app: run the pod :data:`SAMPLE_APP` (a local process) to ``kubectl exec`` into.
         ingress_host: ``spec.ingressConfig.host`` of the sample shell with ``Ingress`` (a
             ``*.`` wildcard gives it its own host, e.g. ``*.cloudtty.localhost``); None: the
             URL uses the ingress listener's address.
@@ -122,6 +132,7 @@ class DemoOptions:
     namespace: str = "default"
     shell_name: str = "demo"
     sample_shell: bool = True
+    sample_app: bool = True
     ingress_host: str | None = None
     port_base: int = attrs.field(default=0, validator=_port)
     timeout: float = 60.0
@@ -174,7 +185,26 @@ def processes_using(directory: Path) -> list[int]:
     return found
 
 
-def sample_shell(options: DemoOptions) -> Manifest:
+def sample_app_pod(namespace: str) -> Manifest:
+    """A pod that just runs (a local process), to open shells in with ``--exec``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": SAMPLE_APP, "namespace": namespace, "labels": {"app": SAMPLE_APP}},
+        "spec": {
+            "containers": [
+                {
+                    "name": "app",
+                    "image": f"{LOCAL_IMAGE_PREFIX}sample-app:1",
+                    "command": ["sleep", "infinity"],
+                    "env": [{"name": "GREETING", "value": "hello from the sample app"}],
+                }
+            ]
+        },
+    }
+
+
+def sample_shell_manifest(options: DemoOptions) -> Manifest:
     """The sample CloudShell: bash with kubectl, token auth, the chosen exposure."""
     spec: dict[str, Any] = {
         "exposureMode": options.exposure,
@@ -277,6 +307,7 @@ class Demo:
             kubeconfig_path=self.work_dir / "kubeconfig",
             local_env={"PATH": terminal_path(kubectl_dir)},
         )
+        config.local_images[LOCAL_IMAGE_PREFIX] = []  # such pods must name their command
         self.sandbox = sandbox_module.ThreadedSandbox(config)
         try:
             self.sandbox.start(timeout=options.timeout)
@@ -300,7 +331,7 @@ class Demo:
 
         if options.sample_shell:
             self._step("shell", "start")
-            self.shell = self.create_shell(sample_shell(options))
+            self.shell = self.create_shell(sample_shell_manifest(options))
             self.login_url = self.cluster.login_url(self.shell)
             self._step("shell", "done", str((self.shell.get("status") or {}).get("accessUrl")))
 
@@ -334,6 +365,8 @@ class Demo:
                 0,
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": options.namespace}},
             )
+        if options.sample_app:
+            objects.append(sample_app_pod(options.namespace))
         for obj in objects:
             with contextlib.suppress(AlreadyExists):
                 client.create(obj)
