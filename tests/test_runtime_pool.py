@@ -76,7 +76,8 @@ def workers(harness: OperatorHarness) -> list[dict[str, Any]]:
 def test_the_pool_is_filled_before_any_shell_asks(harness: OperatorHarness) -> None:
     idle = wait_for(lambda: len(idle_ready(harness)) == MIN_IDLE and idle_ready(harness))
     for pod in idle:
-        assert pod["metadata"].get("ownerReferences") in (None, [])
+        owners = pod["metadata"].get("ownerReferences") or ()
+        assert [o for o in owners if o["kind"] == "CloudShell"] == []  # nobody's yet
         assert pod["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "cloudtty"
     # A shell created now is served by one of them: no pod has to start for it.
     before = {p["metadata"]["name"] for p in idle}
