@@ -65,7 +65,7 @@ CRD = {
 }
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+def wait_for(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.02) -> Any:
     """Poll ``check`` until it returns something truthy (no timing is asserted)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -94,7 +94,7 @@ def http(
     method: str = "GET",
     body: Any = None,
     headers: dict[str, str] | None = None,
-    timeout: float = 10,
+    timeout: float = 30,
     cafile: Any = None,
 ) -> tuple[int, Any, dict[str, str]]:
     """A raw HTTP request to the sandbox: (status, decoded JSON or text, headers)."""

@@ -73,7 +73,7 @@ def test_exec_with_a_tty_through_the_python_client(sandbox_api_client, running):
         tty=True,
         _preload_content=False,
     )
-    session.run_forever(timeout=10)
+    session.run_forever(timeout=30)
     assert session.returncode == 0  # read from the Status on channel 3
     output = session.read_all()
     assert "is-a-tty" in output

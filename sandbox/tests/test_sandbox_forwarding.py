@@ -92,7 +92,7 @@ def _ready(core, name: str) -> bool:
 def _get(url: str, host: str) -> tuple[int, str]:
     request = urllib.request.Request(url, headers={"Host": host})
     try:
-        with urllib.request.urlopen(request, timeout=5) as resp:
+        with urllib.request.urlopen(request, timeout=30) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()

@@ -102,11 +102,11 @@ def test_get_watch_sees_a_change(sandbox, crd):
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
     try:
-        header = lines.get(timeout=20)
+        header = lines.get(timeout=60)
         assert header.split()[:2] == ["NAME", "SIZE"]
-        assert lines.get(timeout=20).split()[:2] == ["w1", "2"]
+        assert lines.get(timeout=60).split()[:2] == ["w1", "2"]
         sandbox.kubectl("patch", "widget", "w1", "--type=merge", "-p", '{"spec":{"size":5}}')
-        assert lines.get(timeout=20).split()[:2] == ["w1", "5"]
+        assert lines.get(timeout=60).split()[:2] == ["w1", "5"]
     finally:
         proc.terminate()
         proc.wait(10)

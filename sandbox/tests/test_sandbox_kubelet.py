@@ -298,7 +298,7 @@ def test_local_pod_reachable_through_nodeport_and_ingress_then_gone(
 
     def fetch(url: str, host: str | None = None) -> int:
         request = urllib.request.Request(url, headers={"Host": host} if host else {})
-        with urllib.request.urlopen(request, timeout=5) as resp:
+        with urllib.request.urlopen(request, timeout=30) as resp:
             return resp.status
 
     assert wait(lambda: _try(lambda: fetch(f"http://127.0.0.1:{node_port}/"))) == 200

@@ -12,7 +12,7 @@ from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
 
-def _stream(url: str, timeout: float = 10) -> list[dict]:
+def _stream(url: str, timeout: float = 30) -> list[dict]:
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         return [json.loads(line) for line in resp.read().splitlines() if line.strip()]
 
@@ -72,7 +72,7 @@ def test_live_events_reach_an_open_watch(sandbox_api_client):
     thread.start()
     core.create_namespaced_config_map("default", _cm("live"))
     core.delete_namespaced_config_map("live", "default")
-    thread.join(10)
+    thread.join(60)
     assert seen == [("ADDED", "live"), ("DELETED", "live")]
 
 
