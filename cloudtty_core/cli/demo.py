@@ -15,7 +15,6 @@ import shutil
 import signal
 import sys
 import threading
-import webbrowser
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -127,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
             demo.start()
         _print_usage(demo, args, err)
         if args.open and demo.login_url:
+            import webbrowser
+
             webbrowser.open(demo.login_url)
         threading.Event().wait()  # until Ctrl-C or SIGTERM
     except (KeyboardInterrupt, _Stop):

@@ -10,7 +10,6 @@ URL goes to stdout (``URL=$(cloudtty shell)`` works); progress goes to stderr.
 from __future__ import annotations
 
 import argparse
-import webbrowser
 from typing import Any
 
 from cloudtty_core.cli.errors import CliError
@@ -156,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"CloudShell {namespace}/{name} is Ready. Login URL:")
         print(url, flush=True)
         if args.open and url:
+            import webbrowser
+
             webbrowser.open(url)
     finally:
         cluster.close()
