@@ -193,7 +193,8 @@ class OperatorProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
 
 
 def operator_child(spec_json: str) -> int:
@@ -515,9 +516,9 @@ def burst(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         counters = sandbox.counters()
         writes = writes_by_resource(counters)
         memory = operator.memory()
-        # The floor, on the same sandbox: the operator stays idle (it watches everything, but
-        # nothing it owns changes).
-        floor_seconds, floor_writes = floor(sandbox, n, writes, args)
+        # The floor, on the same sandbox, with the operator stopped (nothing else writes).
+        operator.stop()
+        floor_seconds, floor_writes, not_mirrored = floor(sandbox, n, writes, args)
     return {
         "shells": n,
         "pool_provisioning_s": provisioned,
@@ -525,123 +526,141 @@ def burst(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "operator_writes": writes,
         "floor_s": floor_seconds,
         "floor_writes": floor_writes,
+        "operator_writes_not_mirrored_by_the_floor": not_mirrored,
         "ratio": operator_seconds / floor_seconds,
         "operator_memory_mib": memory,
         "client_concurrency": args.client_concurrency,
     }
 
 
+def _minimal(kind: str, name: str, namespace: str, ref: dict[str, Any]) -> dict[str, Any] | None:
+    """A small object of a kind the operator creates, or None for a kind the floor does not
+    know (reported as not mirrored)."""
+    meta = {"name": name, "namespace": namespace}
+    templates: dict[str, dict[str, Any]] = {
+        "pods": {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "spec": {"containers": [{"name": "t", "image": "example.org/fake-terminal:1"}]},
+        },
+        "secrets": {"apiVersion": "v1", "kind": "Secret", "stringData": {"session.json": "{}"}},
+        "configmaps": {"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"}},
+        "services": {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "spec": {"selector": {"x": name}, "ports": [{"port": 7681}]},
+        },
+        "serviceaccounts": {"apiVersion": "v1", "kind": "ServiceAccount"},
+        "roles.rbac.authorization.k8s.io": {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["secrets"],
+                    "verbs": ["get"],
+                    "resourceNames": [name],
+                }
+            ],
+        },
+        "rolebindings.rbac.authorization.k8s.io": {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "view",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        },
+        "events.events.k8s.io": {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "eventTime": "2026-01-01T00:00:00.000000Z",
+            "reportingController": "bench",
+            "reportingInstance": "bench",
+            "action": "Reconcile",
+            "reason": "Bench",
+            "type": "Normal",
+            "regarding": {**ref, "namespace": namespace},
+            "note": "floor",
+        },
+    }
+    template = templates.get(kind)
+    return None if template is None else {**template, "metadata": meta}
+
+
 def floor(
     sandbox: Sandbox, n: int, operator_writes: dict[str, int], args: argparse.Namespace
-) -> tuple[float, dict[str, int]]:
-    """A bare client doing, per shell, the writes the operator did (claim an idle pod, the
-    session Secret, the Service, the status, the finalizer, the Events, a refill pod)."""
+) -> tuple[float, dict[str, int], list[str]]:
+    """A bare client doing the writes the operator did, shell by shell: the same number of
+    each verb and kind (the finalizer patch, the worker claim, the objects it creates, the
+    status, the Events, the pool's refill pods). Returns the time, the writes the sandbox
+    counted, and the operator's writes the floor could not mirror."""
     client = sandbox.client
     namespace = "floor"
     ensure_namespace(client, namespace)
+    shells = f"{PLURAL}.{API_VERSION.split('/')[0]}"
+    special = {f"create {shells}", f"patch {shells}", f"update {shells}/status", "update pods"}
+    creates = {
+        key.removeprefix("create "): total
+        for key, total in operator_writes.items()
+        if key.startswith("create ") and key not in special
+    }
+    not_mirrored = [
+        key
+        for key in operator_writes
+        if key not in special
+        and not (key.startswith("create ") and _minimal(key[7:], "x", "x", {}) is not None)
+    ]
 
-    def share(kind: str, i: int) -> int:
-        """Shell ``i``'s share of the operator's writes of ``kind`` (Events, for one, are
-        not one per shell: the recorder aggregates them)."""
-        total = operator_writes.get(kind, 0)
+    def share(total: int, i: int) -> int:
+        """Shell ``i``'s share of ``total`` writes (Events, for one, are not one per shell:
+        the recorder aggregates them)."""
         return total * (i + 1) // n - total * i // n
 
-    pods = []
+    idle = []
     for i in range(n):
-        pods.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {
-                    "name": f"idle-{i}",
-                    "namespace": namespace,
-                    "labels": {"cloudtty.io/state": "idle", "cloudtty.io/role": "worker"},
-                },
-                "spec": {"containers": [{"name": "t", "image": "example.org/fake-terminal:1"}]},
-            }
-        )
-    created_pods: list[dict[str, Any]] = [None] * n  # type: ignore[list-item]
-    with ThreadPoolExecutor(args.client_concurrency) as pool:
-        for i, future in enumerate([pool.submit(client.create, p) for p in pods]):
-            created_pods[i] = future.result()
+        pod = _minimal("pods", f"idle-{i}", namespace, {})
+        assert pod is not None
+        pod["metadata"]["labels"] = {"cloudtty.io/state": "idle", "cloudtty.io/role": "worker"}
+        idle.append(pod)
+    create_all(client, idle, args.client_concurrency)
     wait_until(lambda: idle_workers(client, namespace) >= n, 600, "floor pods Ready")
     time.sleep(2)
     # The operator claims from its cache; the floor from one list (the kubelet changed them).
     current = {p["metadata"]["name"]: p for p in client.list(PODS, namespace)["items"]}
-    created_pods = [current[p["metadata"]["name"]] for p in pods]
+    workers = [current[p["metadata"]["name"]] for p in idle]
     sandbox.reset_counters()
 
     def follow_up(i: int, created: dict[str, Any]) -> None:
-        name = created["metadata"]["name"]
-        ref = {
-            "apiVersion": API_VERSION,
-            "kind": KIND,
-            "name": name,
-            "uid": created["metadata"]["uid"],
-        }
-        if share("patch cloudshells.cloudshell.cloudtty.io", i):
-            from cloudtty_core.backends import ObjectRef
+        from cloudtty_core.backends import ObjectRef
 
+        name = created["metadata"]["name"]
+        ref = {"apiVersion": API_VERSION, "kind": KIND, "name": name}
+        ref["uid"] = created["metadata"]["uid"]
+        for _ in range(share(operator_writes.get(f"patch {shells}", 0), i)):
             created = client.patch(
                 ObjectRef(API_VERSION, KIND, namespace, name),
                 {"metadata": {"finalizers": ["cloudshell.cloudtty.io/finalizer"]}},
             )
-        pod = dict(created_pods[i])
+        pod = dict(workers[i])
         pod["metadata"] = {
             **pod["metadata"],
             "labels": {**pod["metadata"]["labels"], "cloudtty.io/state": "claimed"},
             "ownerReferences": [{**ref, "controller": True}],
         }
-        for _ in range(share("update pods", i)):
+        for _ in range(share(operator_writes.get("update pods", 0), i)):
             pod = client.replace(pod)
-        for j in range(share("create secrets", i)):
-            client.create(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Secret",
-                    "metadata": {"name": f"{name}-s{j}", "namespace": namespace},
-                    "stringData": {"session.json": "{}"},
-                }
-            )
-        for j in range(share("create services", i)):
-            client.create(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Service",
-                    "metadata": {"name": f"{name}-{j}", "namespace": namespace},
-                    "spec": {"selector": {"x": name}, "ports": [{"port": 7681}]},
-                }
-            )
-        for _ in range(share("update cloudshells.cloudshell.cloudtty.io/status", i)):
+        for kind, total in creates.items():
+            for j in range(share(total, i)):
+                obj = _minimal(kind, f"{name}-{j}", namespace, ref)
+                if obj is not None:
+                    client.create(obj)
+        for _ in range(share(operator_writes.get(f"update {shells}/status", 0), i)):
             body = dict(created)
             body["status"] = {"phase": "Ready", "accessUrl": f"http://{name}.{namespace}:7681/"}
             created = client.replace(body, subresource="status")
-        events = share("create events.events.k8s.io", i)
-        for j in range(events):
-            client.create(
-                {
-                    "apiVersion": "events.k8s.io/v1",
-                    "kind": "Event",
-                    "metadata": {"name": f"{name}.{j}", "namespace": namespace},
-                    "eventTime": "2026-01-01T00:00:00.000000Z",
-                    "reportingController": "bench",
-                    "reportingInstance": "bench",
-                    "action": "Reconcile",
-                    "reason": "Bench",
-                    "type": "Normal",
-                    "regarding": {**ref, "namespace": namespace},
-                    "note": "floor",
-                }
-            )
-        for j in range(share("create pods", i)):
-            client.create(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Pod",
-                    "metadata": {"name": f"{name}-refill-{j}", "namespace": namespace},
-                    "spec": {"containers": [{"name": "t", "image": "example.org/x:1"}]},
-                }
-            )
 
     started = time.monotonic()
     with (
@@ -671,7 +690,7 @@ def floor(
         for chain in pending:
             chain.result()
     seconds = time.monotonic() - started
-    return seconds, writes_by_resource(sandbox.counters())
+    return seconds, writes_by_resource(sandbox.counters()), not_mirrored
 
 
 def rss(args: argparse.Namespace, work: Path) -> dict[str, Any]:
