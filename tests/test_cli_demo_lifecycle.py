@@ -79,8 +79,19 @@ def test_the_library_form_runs_every_step_and_leaves_nothing_behind(tmp_path: Pa
         assert demo.shell["status"]["worker"] in pods
         assert len(pods) >= 2
         assert processes_using(work_dir)
-    assert processes_using(work_dir) == []
-    assert set(children_of(os.getpid())) <= before
+        # A user's shell that points kubectl at the demo is not the demo's to stop.
+        user_shell = subprocess.Popen(
+            ["sleep", "60"],
+            cwd=tmp_path,
+            env={**os.environ, "KUBECONFIG": str(demo.kubeconfig_path)},
+        )
+    try:
+        assert processes_using(work_dir) == []
+        assert set(children_of(os.getpid())) - before == {user_shell.pid}
+        assert user_shell.poll() is None
+    finally:
+        user_shell.kill()
+        user_shell.wait(10)
     assert work_dir.exists()  # a directory it was given is kept
 
 

@@ -163,10 +163,21 @@ def terminal_path(kubectl_dir: Path) -> str:
     return os.pathsep.join(entries)
 
 
+#: Environment variables that place a process in a sandbox pod: the pod directory the sandbox
+#: gives each container, and the HOME of the pod or of a terminal's session inside it.
+_POD_VARIABLES = (b"CLOUDTTY_SANDBOX_ROOT", b"HOME")
+
+
+def _inside(path: bytes, directory: bytes) -> bool:
+    return path == directory or path.startswith(directory.rstrip(b"/") + b"/")
+
+
 def processes_using(directory: Path) -> list[int]:
-    """Live processes (never this one) whose working directory or environment mentions
-    ``directory``: what the demo's pods started, wherever they were re-parented."""
-    needle = str(directory).encode()
+    """Live processes (never this one) working inside ``directory`` or whose pod directory
+    (``CLOUDTTY_SANDBOX_ROOT``) or HOME is inside it: what the sandbox's pods started there,
+    wherever they were re-parented. A user's shell that merely exported the demo's KUBECONFIG
+    is not one of them."""
+    root = str(directory).encode()
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -177,10 +188,15 @@ def processes_using(directory: Path) -> list[int]:
                     continue
             cwd = os.readlink(f"/proc/{entry}/cwd").encode()
             with open(f"/proc/{entry}/environ", "rb") as handle:
-                environ = handle.read()
+                environ = handle.read().split(b"\0")
         except (OSError, IndexError):
             continue
-        if cwd.startswith(needle) or needle in environ:
+        placed = [
+            value
+            for name, _, value in (item.partition(b"=") for item in environ)
+            if name in _POD_VARIABLES
+        ]
+        if _inside(cwd, root) or any(_inside(value, root) for value in placed):
             found.append(int(entry))
     return found
 
@@ -444,7 +460,7 @@ class Demo:
                 sandbox.stop()
         finally:
             if self.work_dir is not None:
-                self._kill_leftovers(self.work_dir)
+                self._kill_leftovers(self.work_dir / "sandbox" / "pods")
                 if self._own_work_dir:
                     shutil.rmtree(self.work_dir, ignore_errors=True)
             if self._log_handler is not None:
