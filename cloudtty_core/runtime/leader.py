@@ -342,6 +342,12 @@ class LeaderElector:
         return self._observed.holder_identity or None if self._observed else None
 
     @property
+    def last_renewed(self) -> float:
+        """When (on the elector's monotonic clock) the last successful acquire or renewal
+        began; the Lease stays this replica's at least until ``renew_deadline`` after it."""
+        return self._last_renewed
+
+    @property
     def role(self) -> Role:
         """Where this replica stands."""
         return self._role
