@@ -203,9 +203,13 @@ class LeaseClient(Protocol):
 
 
 class KubernetesLeaseClient:
-    """:class:`LeaseClient` over the official client's ``CoordinationV1Api``."""
+    """:class:`LeaseClient` over the official client's ``CoordinationV1Api``.
 
-    def __init__(self, api_client: Any, *, timeout: float | None = None) -> None:
+    ``timeout`` bounds each request (seconds): a request the elector abandoned at its renew
+    deadline must not keep a thread forever.
+    """
+
+    def __init__(self, api_client: Any, *, timeout: float | None = 10.0) -> None:
         from kubernetes import client
 
         self._api = client.CoordinationV1Api(api_client)
