@@ -326,15 +326,20 @@ class ShellCluster:
         from cloudtty_core.runtime.client import NotFound, Resource
 
         status = shell.get("status") or {}
-        secret: Manifest | None = None
-        if status.get("accessSecret"):
-            namespace = str(shell["metadata"].get("namespace") or self.default_namespace)
+        name = status.get("accessSecret")
+        if not name:
+            return access_login_url(shell, None)
+        namespace = str(shell["metadata"].get("namespace") or self.default_namespace)
+
+        def read() -> Manifest | None:
             try:
-                secret = self.client.get(
-                    Resource("v1", "Secret", "secrets"), namespace, str(status["accessSecret"])
-                )
+                return self.client.get(Resource("v1", "Secret", "secrets"), namespace, str(name))
             except NotFound:
-                secret = None
+                return None  # the operator writes it a moment later
+
+        secret = self._call(
+            f"reading Secret {namespace}/{name} (the shell's login URL with its token)", read
+        )
         return access_login_url(shell, secret)
 
     # Waiting -------------------------------------------------------------------------------
