@@ -67,7 +67,7 @@ def test_a_foreign_controller_plans_a_shell_using_only_the_facade() -> None:
         result = plan(shell, cluster, ClusterPoolView(cluster),
                       datetime(2024, 1, 1, tzinfo=timezone.utc), PlanContext(registry))
         kinds = sorted(o["kind"] for o in result.creates)
-        assert kinds == ["Pod", "Service"], kinds
+        assert kinds == ["Pod", "Service", "ServiceAccount"], kinds
         assert result.status is not None and result.status.phase.value == "Provisioning"
         leaked = sorted(m for m in sys.modules
                         if m.startswith(("kubernetes", "anyio", "aiohttp", "yaml", "pytest")))

@@ -40,6 +40,7 @@ from cloudtty_core.testing import (
     end_pod,
     fail_pod,
     fake_registry,
+    fill_pool,
     kubeconfig_secret,
     shell_ref,
     start_pods,
@@ -68,8 +69,7 @@ def context(
 
 def cluster_with_pool(ctx: PlanContext, *extra: dict[str, Any]) -> Snapshot:
     snap = create(Snapshot.with_default_node(), kubeconfig_secret(), *extra)
-    snap = apply_plan(snap, plan_pool(KEY, snap, ctx.settings, ctx.registry))
-    return start_pods(snap)
+    return fill_pool(snap, KEY, ctx.settings, ctx.registry)
 
 
 def plan_once(snap: Snapshot, name: str, ctx: PlanContext, now: Any = NOW) -> Plan:
@@ -135,7 +135,7 @@ def test_session_secret_delivers_kubeconfig_command_and_base_path() -> None:
 def test_missing_kubeconfig_secret_waits_with_a_condition_naming_it_then_recovers() -> None:
     ctx = context()
     base = create(Snapshot.with_default_node())
-    base = start_pods(apply_plan(base, plan_pool(KEY, base, ctx.settings, ctx.registry)))
+    base = fill_pool(base, KEY, ctx.settings, ctx.registry)
     snap = create(base, cloudshell("bob", **{**SPEC, "secretRef": {"name": "bobs-config"}}))
 
     snap, first = step(snap, "bob", ctx)
@@ -240,17 +240,28 @@ def test_auth_mode_the_image_cannot_enforce_fails() -> None:
 
 
 def test_cold_pod_backend_gets_one_pod_with_the_kubeconfig_mounted() -> None:
-    ctx = context(image=FakeImageBackend(supports_warm_pool=False))
+    ctx = attrs.evolve(
+        context(image=FakeImageBackend(supports_warm_pool=False)), name_source=lambda: "abc"
+    )
     snap = create(Snapshot.with_default_node(), kubeconfig_secret(), cloudshell("gus", **SPEC))
     assert plan_pool(KEY, snap, ctx.settings, ctx.registry).is_empty  # no pool for cold images
 
     snap, first = step(snap, "gus", ctx)
-    pods = [c for c in first.creates if c["kind"] == "Pod"]
-    assert [p["metadata"]["name"] for p in pods] == ["cloudshell-gus-1"]
-    volume = pods[0]["spec"]["volumes"][0]
+    worker = "cloudshell-gus-abc"
+    # The pod runs as a ServiceAccount of its own (created first), with no token mounted and
+    # no Role: a cold pod reads nothing through the API.
+    made = [(c["kind"], c["metadata"]["name"]) for c in first.creates]
+    assert made.index(("ServiceAccount", worker)) < made.index(("Pod", worker))
+    assert not [kind for kind, _ in made if kind in ("Role", "RoleBinding")]
+    account = next(c for c in first.creates if c["kind"] == "ServiceAccount")
+    assert account["automountServiceAccountToken"] is False
+    pod = next(c for c in first.creates if c["kind"] == "Pod")
+    assert pod["spec"]["serviceAccountName"] == worker
+    volume = pod["spec"]["volumes"][0]
     assert volume["secret"]["secretName"] == "kubeconfig"
     assert not any(c["metadata"]["name"].endswith("-session") for c in first.creates)
     assert status_of(snap, "gus")["phase"] == "Provisioning"
+    assert status_of(snap, "gus")["worker"] == worker
     assert plan_once(snap, "gus", ctx).is_empty
 
     snap = start_pods(snap)
@@ -259,15 +270,43 @@ def test_cold_pod_backend_gets_one_pod_with_the_kubeconfig_mounted() -> None:
 
 
 def test_empty_pool_makes_a_worker_for_the_shell() -> None:
-    ctx = context(min_idle=0)
+    ctx = attrs.evolve(context(min_idle=0), name_source=lambda: "xyz")
     snap = create(Snapshot.with_default_node(), kubeconfig_secret(), cloudshell("hal", **SPEC))
     snap, first = step(snap, "hal", ctx)
-    names = sorted(c["metadata"]["name"] for c in first.creates)
-    assert "cloudshell-hal-1" in names
-    assert "cloudshell-hal-1-session" in names
+    made = {(c["kind"], c["metadata"]["name"]) for c in first.creates}
+    worker = "cloudshell-hal-xyz"
+    assert {
+        ("ServiceAccount", worker),
+        ("Pod", worker),
+        ("Role", worker),
+        ("RoleBinding", worker),
+        ("Secret", f"{worker}-session"),
+    } <= made
+    role = next(c for c in first.creates if c["kind"] == "Role")
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": [f"{worker}-session"],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
     snap = start_pods(snap)
     snap, _ = step(snap, "hal", ctx)
     assert status_of(snap, "hal")["phase"] == "Ready"
+
+
+def test_a_new_shell_of_the_same_name_never_gets_the_old_shells_worker_name() -> None:
+    ctx = attrs.evolve(context(min_idle=0), name_source=lambda: "same")
+    snap = create(Snapshot.with_default_node(), kubeconfig_secret(), cloudshell("ivy", **SPEC))
+    snap, _ = step(snap, "ivy", ctx)
+    first = status_of(snap, "ivy")["worker"]
+    # The old pod lingers (terminating elsewhere); the source gives the same random part.
+    snap = snap.remove(shell_ref("default", "ivy"))
+    snap = create(snap, cloudshell("ivy", **SPEC))
+    snap2 = attrs.evolve(ctx, name_source=iter(["same", "other"]).__next__)
+    snap, _ = step(snap, "ivy", snap2)
+    assert status_of(snap, "ivy")["worker"] not in (None, first)
 
 
 def test_ttl_is_exact_and_ends_the_shell() -> None:
@@ -326,7 +365,7 @@ def test_session_end_completes_the_shell(message: str, reason: str) -> None:
 def test_lost_worker_is_replaced_and_the_shell_rebound() -> None:
     ctx = context(min_idle=2)
     snap = create(Snapshot.with_default_node(), kubeconfig_secret(), cloudshell("lou", **SPEC))
-    snap = start_pods(apply_plan(snap, plan_pool(KEY, snap, ctx.settings, ctx.registry)))
+    snap = fill_pool(snap, KEY, ctx.settings, ctx.registry)
     snap, _ = step(snap, "lou", ctx)
     first_worker = status_of(snap, "lou")["worker"]
     service = snap.get("v1", "Service", "default", "cloudshell-lou")
@@ -390,7 +429,7 @@ def test_token_auth_keeps_the_token_out_of_status_and_events() -> None:
 def test_a_claim_whose_status_write_was_lost_is_adopted_not_repeated() -> None:
     ctx = context(min_idle=2)
     snap = create(Snapshot.with_default_node(), kubeconfig_secret(), cloudshell("pat", **SPEC))
-    snap = start_pods(apply_plan(snap, plan_pool(KEY, snap, ctx.settings, ctx.registry)))
+    snap = fill_pool(snap, KEY, ctx.settings, ctx.registry)
     first = plan_once(snap, "pat", ctx)
     claimed = first.updates[0]["metadata"]["name"]
     # The runtime crashed after the writes but before the status.

@@ -28,6 +28,7 @@ from cloudtty_core import (
     KIND,
     LABEL_ROLE,
     LABEL_SHELL_UID,
+    LABEL_STATE,
     ClusterPoolView,
     ObjectRef,
     OperatorSettings,
@@ -94,6 +95,7 @@ class PlannerMachine(RuleBasedStateMachine):
         self.now = NOW
         self.context, self.tokens = make_context(FakeExposureBackend(), True, 1)
         self.deleted: dict[ObjectRef, str] = {}
+        self.served: dict[tuple[str, str], str] = {}  # (namespace, worker) -> shell uid
         self.texts: set[str] = set()
 
     @rule(warm=st.booleans(), min_idle=st.integers(0, 2))
@@ -121,10 +123,15 @@ class PlannerMachine(RuleBasedStateMachine):
     def refill_pool(self, namespace: str) -> None:
         image = FakeImageBackend()
         key = PoolKey(namespace, image.name, image.default_image)
-        result = plan_pool(key, self.snapshot, self.context.settings, self.context.registry)
-        self.snapshot = apply_plan(self.snapshot, result, now=self.now)
+        # A worker takes two passes: its ServiceAccount, then (owned by it) its pod, Role and
+        # RoleBinding. Then the pool is quiet.
+        for _ in range(2):
+            result = plan_pool(key, self.snapshot, self.context.settings, self.context.registry)
+            self.snapshot = apply_plan(self.snapshot, result, now=self.now)
         again = plan_pool(key, self.snapshot, self.context.settings, self.context.registry)
         assert again.is_empty, again
+        for pod in self.snapshot.list("v1", "Pod", namespace, {LABEL_STATE: "idle"}):
+            assert pod["spec"]["serviceAccountName"] == pod["metadata"]["name"]
 
     @rule(ref=refs)
     def reconcile(self, ref: ObjectRef) -> None:
@@ -143,6 +150,15 @@ class PlannerMachine(RuleBasedStateMachine):
             self.snapshot = apply_plan(self.snapshot, second, shell=ref, now=self.now)
             second = self._plan(ref)
         assert second.is_empty, f"planning again after applying wrote again: {second!r}"
+        self._note_served()
+
+    def _note_served(self) -> None:
+        for raw in self.snapshot.list(API_VERSION, KIND):
+            worker = (raw.get("status") or {}).get("worker")
+            if worker:
+                key = (raw["metadata"]["namespace"], worker)
+                uid = raw["metadata"]["uid"]
+                assert self.served.setdefault(key, uid) == uid, f"{key} served two shells"
 
     @rule(ref=consumes(refs))
     def delete_shell(self, ref: ObjectRef) -> None:
@@ -221,9 +237,38 @@ class PlannerMachine(RuleBasedStateMachine):
 
     @invariant()
     def deleted_shells_leave_nothing(self) -> None:
-        for uid in self.deleted.values():
+        gone = set(self.deleted.values())
+        for uid in gone:
             for kind in ("Pod", "Secret", "Service", "ServiceAccount", "ConfigMap"):
                 assert self.snapshot.list("v1", kind, None, {LABEL_SHELL_UID: uid}) == []
+            for kind in ("Role", "RoleBinding"):
+                rbac = "rbac.authorization.k8s.io/v1"
+                assert self.snapshot.list(rbac, kind, None, {LABEL_SHELL_UID: uid}) == []
+        # Nothing of a worker that served a deleted shell is left: not its pod, not its
+        # ServiceAccount (the pool's, for a claimed worker), not its Role or RoleBinding.
+        for (namespace, worker), uid in self.served.items():
+            if uid in gone:
+                for api_version, kind in (
+                    ("v1", "Pod"),
+                    ("v1", "ServiceAccount"),
+                    ("rbac.authorization.k8s.io/v1", "Role"),
+                    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+                ):
+                    left = self.snapshot.get(api_version, kind, namespace, worker)
+                    assert left is None, f"{kind} {worker} of a deleted shell is left"
+
+    @invariant()
+    def idle_workers_on_offer_can_read_only_their_own_session(self) -> None:
+        pool = ClusterPoolView(self.snapshot)
+        image = FakeImageBackend()
+        for namespace in NAMESPACES:
+            for pod in pool.idle_workers(PoolKey(namespace, image.name, image.default_image)):
+                name = pod["metadata"]["name"]
+                assert (namespace, name) not in self.served, f"{name} served before"
+                assert pod["spec"]["serviceAccountName"] == name
+                role = self.snapshot.get("rbac.authorization.k8s.io/v1", "Role", namespace, name)
+                assert role is not None
+                assert role["rules"][0]["resourceNames"] == [f"{name}-session"]
 
 
 TestPlannerMachine = PlannerMachine.TestCase

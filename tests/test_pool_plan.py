@@ -1,6 +1,10 @@
-"""The warm pool: minIdle idle workers per pool key, single use, refilled, trimmed."""
+"""The warm pool: minIdle idle workers per pool key, single use, refilled, trimmed -- each
+worker with a ServiceAccount of its own that may read its own session Secret and nothing else."""
 
 from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
 
 from cloudtty_core import (
     LABEL_POOL,
@@ -12,68 +16,197 @@ from cloudtty_core import (
     Snapshot,
     plan_pool,
 )
+from cloudtty_core.backends import copy_json
 from cloudtty_core.testing import (
     FakeImageBackend,
     apply_plan,
+    create,
+    delete,
     fail_pod,
     fake_registry,
+    fill_pool,
     start_pods,
 )
 
 IMAGE = FakeImageBackend()
 KEY = PoolKey("team-a", IMAGE.name, IMAGE.default_image)
 REGISTRY = fake_registry()
+RBAC = "rbac.authorization.k8s.io/v1"
+
+
+def names() -> Callable[[], str]:
+    counter = itertools.count(1)
+    return lambda: f"n{next(counter)}"
 
 
 def fill(snap: Snapshot, settings: OperatorSettings) -> Snapshot:
-    return apply_plan(snap, plan_pool(KEY, snap, settings, REGISTRY))
+    return fill_pool(snap, KEY, settings, REGISTRY, name_source=names())
 
 
-def test_the_pool_is_filled_to_min_idle_before_any_shell_asks() -> None:
-    settings = OperatorSettings(min_idle=3)
-    result = plan_pool(KEY, Snapshot(), settings, REGISTRY)
-    assert len(result.creates) == 3
-    for pod in result.creates:
-        assert pod["metadata"]["namespace"] == "team-a"
-        assert pod["metadata"]["labels"][LABEL_POOL] == KEY.hash
-        assert pod["metadata"]["labels"][LABEL_STATE] == "idle"
-        assert pod["metadata"]["generateName"].startswith("cloudtty-fake-")
-    snap = apply_plan(Snapshot(), result)
-    assert plan_pool(KEY, snap, settings, REGISTRY).is_empty  # starting workers count
+def kinds(objects: tuple[dict, ...]) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+    return sorted((o["kind"], o["metadata"]["name"]) for o in objects)
 
 
-def test_only_ready_idle_workers_are_offered_to_shells() -> None:
-    snap = fill(Snapshot(), OperatorSettings(min_idle=2))
+def test_a_worker_is_its_own_service_account_then_pod_role_and_binding() -> None:
+    settings = OperatorSettings(min_idle=2)
+    source = names()
+    first = plan_pool(KEY, Snapshot(), settings, REGISTRY, source)
+    assert kinds(first.creates) == [
+        ("ServiceAccount", "cloudtty-fake-n1"),
+        ("ServiceAccount", "cloudtty-fake-n2"),
+    ]
+    for account in first.creates:
+        assert account["metadata"]["namespace"] == "team-a"
+        assert account["metadata"]["labels"][LABEL_POOL] == KEY.hash
+        assert "automountServiceAccountToken" not in account  # the worker reads with it
+    snap = apply_plan(Snapshot(), first)
+    assert plan_pool(KEY, snap, settings, REGISTRY, source).creates  # not done yet
+
+    second = plan_pool(KEY, snap, settings, REGISTRY, source)
+    assert kinds(second.creates) == [
+        (kind, f"cloudtty-fake-n{n}") for kind in ("Pod", "Role", "RoleBinding") for n in (1, 2)
+    ]
+    accounts = {a["metadata"]["name"]: a for a in snap.list("v1", "ServiceAccount")}
+    for obj in second.creates:
+        name = obj["metadata"]["name"]
+        (owner,) = obj["metadata"]["ownerReferences"]
+        assert (owner["kind"], owner["name"]) == ("ServiceAccount", name)
+        assert owner["uid"] == accounts[name]["metadata"]["uid"]
+        if obj["kind"] == "Pod":
+            assert obj["spec"]["serviceAccountName"] == name
+            assert obj["metadata"]["labels"][LABEL_STATE] == "idle"
+        elif obj["kind"] == "Role":
+            assert obj["rules"] == [
+                {
+                    "apiGroups": [""],
+                    "resources": ["secrets"],
+                    "resourceNames": [f"{name}-session"],
+                    "verbs": ["get", "list", "watch"],
+                }
+            ]
+        else:
+            assert obj["roleRef"] == {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": name,
+            }
+            assert obj["subjects"] == [
+                {"kind": "ServiceAccount", "name": name, "namespace": "team-a"}
+            ]
+    snap = apply_plan(snap, second)
+    assert plan_pool(KEY, snap, settings, REGISTRY, source).is_empty  # starting workers count
+
+
+def test_only_ready_idle_workers_that_can_read_their_session_are_offered() -> None:
+    snap = fill_pool(Snapshot(), KEY, OperatorSettings(min_idle=2), REGISTRY, kubelet=False)
     assert ClusterPoolView(snap).idle_workers(KEY) == []
     snap = start_pods(snap)
-    assert len(ClusterPoolView(snap).idle_workers(KEY)) == 2
+    offered = ClusterPoolView(snap).idle_workers(KEY)
+    assert len(offered) == 2
+    # Without its RoleBinding a worker could not read the session a shell writes for it.
+    name = offered[0]["metadata"]["name"]
+    snap = snap.remove(ObjectRef(RBAC, "RoleBinding", "team-a", name))
+    assert [p["metadata"]["name"] for p in ClusterPoolView(snap).idle_workers(KEY)] != [
+        p["metadata"]["name"] for p in offered
+    ]
 
 
-def test_a_claimed_worker_is_replaced() -> None:
+def test_a_claimed_worker_is_replaced_and_keeps_its_account() -> None:
     settings = OperatorSettings(min_idle=1)
-    snap = start_pods(fill(Snapshot(), settings))
-    worker = ClusterPoolView(snap).idle_workers(KEY)[0]
+    snap = fill(Snapshot(), settings)
+    worker = copy_json(ClusterPoolView(snap).idle_workers(KEY)[0])
     worker["metadata"]["labels"][LABEL_STATE] = "claimed"
     snap = snap.put(worker)
-    assert len(plan_pool(KEY, snap, settings, REGISTRY).creates) == 1
+    result = plan_pool(KEY, snap, settings, REGISTRY, names())
+    assert [o["kind"] for o in result.creates] == ["ServiceAccount"]
+    assert result.creates[0]["metadata"]["name"] != worker["metadata"]["name"]
+    assert not result.deletes  # the shell that claimed it deletes its account
 
 
-def test_failed_idle_workers_are_deleted_and_replaced() -> None:
+def test_failed_idle_workers_are_deleted_with_their_account_and_replaced() -> None:
     settings = OperatorSettings(min_idle=1)
-    snap = start_pods(fill(Snapshot(), settings))
+    snap = fill(Snapshot(), settings)
     name = ClusterPoolView(snap).idle_workers(KEY)[0]["metadata"]["name"]
     snap = fail_pod(snap, ObjectRef("v1", "Pod", "team-a", name))
-    result = plan_pool(KEY, snap, settings, REGISTRY)
-    assert result.deletes == (ObjectRef("v1", "Pod", "team-a", name),)
-    assert len(result.creates) == 1
+    result = plan_pool(KEY, snap, settings, REGISTRY, names())
+    assert set(result.deletes) == {
+        ObjectRef("v1", "ServiceAccount", "team-a", name),
+        ObjectRef("v1", "Pod", "team-a", name),
+    }
+    assert [o["kind"] for o in result.creates] == ["ServiceAccount"]
+    snap = apply_plan(snap, result)
+    # Garbage collection took the Role and RoleBinding with the account.
+    assert snap.get(RBAC, "Role", "team-a", name) is None
+    assert snap.get(RBAC, "RoleBinding", "team-a", name) is None
 
 
-def test_surplus_is_trimmed_starting_workers_first() -> None:
-    snap = start_pods(fill(Snapshot(), OperatorSettings(min_idle=2)))
-    snap = fill(snap, OperatorSettings(min_idle=3))  # one more, still starting
-    starting = [p for p in snap.list("v1", "Pod") if p["status"]["phase"] == "Pending"]
-    result = plan_pool(KEY, snap, OperatorSettings(min_idle=2), REGISTRY)
-    assert result.deletes == (ObjectRef.of(starting[0]),)
+def test_an_account_whose_pod_is_gone_is_spent_never_given_a_second_pod() -> None:
+    settings = OperatorSettings(min_idle=1)
+    snap = fill(Snapshot(), settings)
+    worker = ClusterPoolView(snap).idle_workers(KEY)[0]
+    name = worker["metadata"]["name"]
+    # The pod disappears (a claimed worker whose shell was deleted without a finalizer goes by
+    # garbage collection; here it is removed behind the operator's back).
+    snap = snap.remove(ObjectRef.of(worker))
+    result = plan_pool(KEY, snap, settings, REGISTRY, names())
+    assert ObjectRef("v1", "ServiceAccount", "team-a", name) in result.deletes
+    assert not [o for o in result.creates if o["metadata"].get("name") == name]
+
+
+def test_an_account_without_its_pod_yet_is_completed_not_replaced() -> None:
+    settings = OperatorSettings(min_idle=1)
+    source = names()
+    snap = apply_plan(Snapshot(), plan_pool(KEY, Snapshot(), settings, REGISTRY, source))
+    (account,) = snap.list("v1", "ServiceAccount", "team-a")
+    result = plan_pool(KEY, snap, settings, REGISTRY, source)
+    assert not result.deletes
+    assert {o["metadata"]["name"] for o in result.creates} == {account["metadata"]["name"]}
+
+
+def test_idle_pods_without_an_account_of_their_own_are_deleted() -> None:
+    # An idle worker made before accounts were per worker runs as a shared account.
+    legacy = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "cloudtty-fake-old",
+            "namespace": "team-a",
+            "labels": {
+                "app.kubernetes.io/managed-by": "cloudtty",
+                "cloudtty.io/role": "worker",
+                "cloudtty.io/pool": KEY.hash,
+                "cloudtty.io/state": "idle",
+            },
+        },
+        "spec": {"serviceAccountName": "default", "containers": [{"name": "t", "image": "x"}]},
+    }
+    snap = start_pods(create(Snapshot(), legacy))
+    assert ClusterPoolView(snap).idle_workers(KEY) == []
+    result = plan_pool(KEY, snap, OperatorSettings(min_idle=1), REGISTRY, names())
+    assert ObjectRef("v1", "Pod", "team-a", "cloudtty-fake-old") in result.deletes
+    assert [o["kind"] for o in result.creates] == ["ServiceAccount"]
+
+
+def test_surplus_is_trimmed_starting_workers_first_by_deleting_their_account() -> None:
+    snap = fill(Snapshot(), OperatorSettings(min_idle=2))
+    more = fill_pool(snap, KEY, OperatorSettings(min_idle=3), REGISTRY, name_source=lambda: "late")
+    snap = more.put(*(p for p in snap.list("v1", "Pod")))  # the new one is still starting
+    starting = [p for p in more.list("v1", "Pod") if p["metadata"]["name"].endswith("-late")]
+    assert starting
+    result = plan_pool(KEY, snap, OperatorSettings(min_idle=2), REGISTRY, names())
+    assert ObjectRef("v1", "ServiceAccount", "team-a", "cloudtty-fake-late") in result.deletes
+    assert len([r for r in result.deletes if r.kind == "ServiceAccount"]) == 1
+    after = apply_plan(snap, result)
+    assert after.get("v1", "Pod", "team-a", "cloudtty-fake-late") is None  # GC and delete
+
+
+def test_deleting_the_account_removes_an_idle_worker_entirely() -> None:
+    snap = fill(Snapshot(), OperatorSettings(min_idle=1))
+    (account,) = snap.list("v1", "ServiceAccount", "team-a")
+    name = account["metadata"]["name"]
+    snap = delete(snap, ObjectRef.of(account))
+    for api_version, kind in (("v1", "Pod"), (RBAC, "Role"), (RBAC, "RoleBinding")):
+        assert snap.get(api_version, kind, "team-a", name) is None
 
 
 def test_namespace_overrides_and_cold_images_have_no_pool() -> None:
@@ -87,6 +220,16 @@ def test_namespace_overrides_and_cold_images_have_no_pool() -> None:
 
 def test_pool_keys_do_not_share_workers() -> None:
     other = PoolKey("team-a", IMAGE.name, "example.org/other:2")
-    snap = start_pods(fill(Snapshot(), OperatorSettings(min_idle=1)))
+    snap = fill(Snapshot(), OperatorSettings(min_idle=1))
     assert ClusterPoolView(snap).idle_workers(other) == []
+    assert plan_pool(other, snap, OperatorSettings(min_idle=0), REGISTRY).is_empty
     assert KEY.hash != other.hash
+
+
+def test_worker_names_stay_one_dns_label() -> None:
+    long_backend = FakeImageBackend(name="b" * 80)
+    registry = fake_registry(image=long_backend)
+    key = PoolKey("team-a", long_backend.name, long_backend.default_image)
+    result = plan_pool(key, Snapshot(), OperatorSettings(min_idle=1), registry)
+    (account,) = result.creates
+    assert len(account["metadata"]["name"]) <= 63

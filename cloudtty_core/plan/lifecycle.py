@@ -53,8 +53,22 @@ from cloudtty_core.validation import validate_shell
 from .auth import AuthOutcome, access_secret, configure_auth, resolve_auth
 from .deletion import plan_deletion
 from .exposure import ExposureOutcome, expose
+from .identity import (
+    account_ref,
+    account_spent,
+    fresh_worker_name,
+    session_binding,
+    session_role,
+    worker_account,
+)
 from .kubeconfig import resolve_kubeconfig
-from .names import FINALIZER, ShellIdentity, service_name, session_secret_name
+from .names import (
+    FINALIZER,
+    ShellIdentity,
+    service_name,
+    session_secret_name,
+    shell_worker_prefix,
+)
 from .objects import diff_objects
 from .status import (
     ACCEPTED,
@@ -71,8 +85,9 @@ from .worker import (
     decorate,
     ending_reason,
     is_ready,
-    next_worker_name,
     observe_workers,
+    own_accounts,
+    pending_account,
     session_ref,
     shell_pod,
 )
@@ -280,21 +295,33 @@ def _plan_valid(
     key = PoolKey(ident.namespace, image.name, image_name)
     pod = workers.pod
     worker: str | None = pod["metadata"]["name"] if pod is not None else None
+    accounts = own_accounts(ident, cluster)
+    # Whether the shell made (or makes) the worker itself, with its own identity objects.
+    made_here = worker is not None and worker in {a["metadata"]["name"] for a in accounts}
     new_pod: Manifest | None = None
     if worker is None and dependencies_ready:
-        if image.supports_warm_pool:
-            idle = list(pool.idle_workers(key))
-            if idle:
-                pod = idle[0]
-                work.updates.append(claim(pod, ident))
-                worker = pod["metadata"]["name"]
-            else:
-                worker = next_worker_name(ident, cluster)
-                new_pod = shell_pod(
-                    image.worker_pod(WorkerRequest(key, settings)), ident, worker, key
-                )
-        else:
-            worker = next_worker_name(ident, cluster)
+        worker = pending_account(ident, accounts, shell.status.worker, cluster)
+        made_here = worker is not None
+        idle = list(pool.idle_workers(key)) if worker is None and image.supports_warm_pool else []
+        if idle:
+            pod = idle[0]
+            work.updates.append(claim(pod, ident))
+            worker = pod["metadata"]["name"]
+        elif worker is None:
+            prefix = shell_worker_prefix(ident.name)
+            worker = fresh_worker_name(prefix, ident.namespace, context.name_source, cluster)
+            made_here = True
+    # Accounts of the shell's own workers that no longer serve it (a lost or replaced worker,
+    # or one made twice from a stale cache); the bound one waits while dependencies are missing.
+    keep = {worker} if worker is not None else {shell.status.worker}
+    work.deletes += [
+        ObjectRef.of(a)
+        for a in accounts
+        if a["metadata"]["name"] not in keep
+        or (worker is None and account_spent(a["metadata"]["name"], ident.namespace, cluster))
+    ]
+    if made_here and worker is not None:
+        work.wanted += _identity_objects(worker, ident, image.supports_warm_pool)
 
     lost = shell.status.worker is not None and shell.status.worker != worker
     if lost and builder.can(Event.WORKER_LOST):
@@ -342,9 +369,12 @@ def _plan_valid(
                     context,
                 )
             )
-        elif pod is None:
-            new_pod = shell_pod(
-                image.cold_pod(
+        # The pod of a worker made here (created after its ServiceAccount, see Plan).
+        if made_here and pod is None:
+            if image.supports_warm_pool:
+                base = image.worker_pod(WorkerRequest(key, settings))
+            else:
+                base = image.cold_pod(
                     ColdPodRequest(
                         shell=shell,
                         image=image_name,
@@ -355,11 +385,8 @@ def _plan_valid(
                         command=shell_command(shell),
                         settings=settings,
                     )
-                ),
-                ident,
-                worker,
-                key,
-            )
+                )
+            new_pod = shell_pod(base, ident, worker, key)
     if new_pod is not None:
         work.wanted.append(new_pod)
     if worker is not None and auth.setup.token_param is not None and auth.material.token:
@@ -416,10 +443,30 @@ def _plan_valid(
 
 
 def _worker_refs(pod: Manifest, cluster: ClusterView) -> list[ObjectRef]:
+    """A pod to delete, with its session Secret and its worker ServiceAccount (the account's
+    Role and RoleBinding go with it by garbage collection)."""
     ref = ObjectRef.of(pod)
     session = session_ref(ref.name, ref.namespace or "")
     found = cluster.get(session.api_version, session.kind, session.namespace, session.name)
-    return [ref, session] if found is not None else [ref]
+    account = account_ref(pod, cluster)
+    return [
+        *([account] if account is not None else []),
+        ref,
+        *([session] if found is not None else []),
+    ]
+
+
+def _identity_objects(worker: str, ident: ShellIdentity, reads_session: bool) -> list[Manifest]:
+    """The ServiceAccount of a worker the shell makes itself and, when the worker reads its
+    session, its Role and RoleBinding (owned by the shell, like the pod)."""
+    ns = ident.namespace
+    wanted = [decorate(worker_account(worker, ns, {}, reads_session=reads_session), ident)]
+    if reads_session:
+        wanted += [
+            decorate(session_role(worker, ns, {}), ident),
+            decorate(session_binding(worker, ns, {}), ident),
+        ]
+    return wanted
 
 
 def _backends(shell: CloudShell, context: PlanContext) -> tuple[Any, list[BackendNotInstalled]]:

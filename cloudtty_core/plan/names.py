@@ -31,7 +31,7 @@ __all__ = [
     "service_account_name",
     "service_name",
     "session_secret_name",
-    "worker_name",
+    "shell_worker_prefix",
 ]
 
 FINALIZER = "cloudshell.cloudtty.io/finalizer"
@@ -92,13 +92,11 @@ def service_name(shell: str) -> str:
     return dns_label(f"cloudshell-{shell}")
 
 
-def worker_name(shell: str, attempt: int) -> str:
-    """The ``attempt``-th pod made for the shell itself (cold pods, warm workers made on demand).
-
-    Deterministic, so a create repeated from a stale cache fails with AlreadyExists instead of
-    making a second pod.
-    """
-    return dns_label(f"cloudshell-{shell}-{attempt}")
+def shell_worker_prefix(shell: str) -> str:
+    """The first part of the name of a worker the shell makes itself (cold pods, warm workers
+    made on demand); a random part follows, so a later shell of the same name never gets a
+    name that served this one."""
+    return dns_label(f"cloudshell-{shell}")
 
 
 def session_secret_name(worker: str) -> str:

@@ -1,13 +1,16 @@
 """The warm pool: idle workers kept ready per pool key, and the view shells claim from.
 
-Workers are single-use: a claimed worker belongs to its shell and is deleted with it, so the
-pool only ever creates idle workers (up to ``minIdle``), trims surplus ones, and removes idle
-workers that failed.
+The pool's unit is a worker's ServiceAccount (see :mod:`.identity`): one account per worker,
+named ``cloudtty-<image backend>-<random>``, owning the worker's Pod, Role and RoleBinding.
+Workers are single-use: a claimed worker belongs to its shell and goes with it, so the pool
+only ever makes idle workers (up to ``minIdle``), trims surplus ones, removes idle workers that
+failed, and deletes the accounts of workers that are gone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from cloudtty_core.backends import (
     ClusterView,
@@ -20,6 +23,16 @@ from cloudtty_core.backends import (
 from cloudtty_core.model import Manifest
 from cloudtty_core.registry import BackendNotInstalled, BackendRegistry
 
+from .identity import (
+    account_spent,
+    fresh_worker_name,
+    has_access,
+    owned_by,
+    random_name_suffix,
+    session_binding,
+    session_role,
+    worker_account,
+)
 from .names import (
     LABEL_MANAGED_BY,
     LABEL_POOL,
@@ -27,8 +40,10 @@ from .names import (
     LABEL_STATE,
     MANAGED_BY,
     ROLE_WORKER,
+    STATE_CLAIMED,
     STATE_IDLE,
 )
+from .objects import diff_objects
 from .types import Plan
 from .worker import is_ready
 
@@ -45,16 +60,33 @@ def pool_labels(key: PoolKey) -> dict[str, str]:
     }
 
 
+def account_labels(key: PoolKey) -> dict[str, str]:
+    """Labels of the ServiceAccount, Role and RoleBinding of a worker of ``key`` (they keep
+    them after the claim: the claim writes the pod only)."""
+    return {LABEL_MANAGED_BY: MANAGED_BY, LABEL_ROLE: ROLE_WORKER, LABEL_POOL: key.hash}
+
+
+def _meta(obj: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return (obj or {}).get("metadata") or {}
+
+
+def _deleting(obj: Mapping[str, Any] | None) -> bool:
+    return bool(_meta(obj).get("deletionTimestamp"))
+
+
 def _alive(pod: Manifest) -> bool:
-    meta = pod.get("metadata") or {}
     phase = (pod.get("status") or {}).get("phase") or "Pending"
-    return not meta.get("deletionTimestamp") and phase in ("Pending", "Running")
+    return not _deleting(pod) and phase in ("Pending", "Running")
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    return str(_meta(obj).get("name") or "")
 
 
 def idle_pods(key: PoolKey, cluster: ClusterView) -> list[Manifest]:
-    """Every idle worker of ``key`` (starting, ready or broken), sorted by name."""
+    """Every idle worker pod of ``key`` (starting, ready or broken), sorted by name."""
     pods = cluster.list("v1", "Pod", key.namespace, pool_labels(key))
-    return sorted(pods, key=lambda p: str(p["metadata"]["name"]))
+    return sorted(pods, key=_name)
 
 
 class ClusterPoolView:
@@ -64,8 +96,12 @@ class ClusterPoolView:
         self.cluster = cluster
 
     def idle_workers(self, key: PoolKey) -> Sequence[Manifest]:
-        """Ready idle workers of ``key``, oldest name first."""
-        return [p for p in idle_pods(key, self.cluster) if _alive(p) and is_ready(p)]
+        """Ready idle workers of ``key`` that can read their session, oldest name first."""
+        return [
+            p
+            for p in idle_pods(key, self.cluster)
+            if _alive(p) and is_ready(p) and has_access(p, self.cluster)
+        ]
 
 
 def plan_pool(
@@ -73,39 +109,113 @@ def plan_pool(
     cluster: ClusterView,
     settings: OperatorSettings,
     registry: BackendRegistry,
+    name_source: Callable[[], str] = random_name_suffix,
 ) -> Plan:
     """Keep ``settings.min_idle_for(namespace)`` idle workers of ``key``.
 
-    Starting workers count (they will be Ready soon); failed or finished idle workers are
-    deleted and replaced; surplus idle workers (the setting went down) are deleted, starting
-    ones first. An image backend that is not installed or cannot start warm has no pool.
+    Each worker is made in two passes (its account; then its pod, Role and RoleBinding, owned
+    by the account; see :mod:`cloudtty_core.plan.identity`). Accounts whose pod is still to be
+    made and starting workers count (they will be Ready soon). Failed or finished idle workers
+    are deleted and replaced; surplus idle workers (the setting went down) are deleted,
+    unfinished and starting ones first; accounts of workers that are gone are deleted; idle
+    pods that do not run as an account of their own (made before accounts were per worker)
+    are deleted.
+    An image backend that is not installed or cannot start warm has no pool.
+
+    :param name_source: makes the random part of new workers' names (tests pass a
+        deterministic one, so that a plan is a function of its inputs).
     """
     try:
         image = registry.image(key.image_backend)
     except BackendNotInstalled:
         return Plan()
-    pods = idle_pods(key, cluster)
-    deletes = [ObjectRef.of(p) for p in pods if not _alive(p) and not _deleting(p)]
-    alive = [p for p in pods if _alive(p)]
-    target = settings.min_idle_for(key.namespace) if image.supports_warm_pool else 0
+    ns = key.namespace
+    labels = account_labels(key)
+    accounts = sorted(
+        (a for a in cluster.list("v1", "ServiceAccount", ns, labels) if not _deleting(a)),
+        key=_name,
+    )
+    deletes: list[ObjectRef] = []
+    wanted: list[Manifest] = []
+    pending: list[Manifest] = []  # accounts whose pod is still to be made
+    idle: list[tuple[Manifest, Manifest]] = []  # (account, live idle pod)
+    for account in accounts:
+        name = _name(account)
+        pod = cluster.get("v1", "Pod", ns, name)
+        if pod is None or _deleting(pod):
+            if pod is None and not account_spent(name, ns, cluster):
+                pending.append(account)
+            else:  # its pod is gone or going: the account never serves again
+                deletes.append(ObjectRef.of(account))
+            continue
+        state = (_meta(pod).get("labels") or {}).get(LABEL_STATE)
+        if state == STATE_CLAIMED:
+            # The shell owns the pod now (and deletes the account with it); until then the
+            # worker keeps the right to read its session.
+            if _alive(pod):
+                wanted += _grants(name, ns, labels, account)
+            continue
+        if not _alive(pod):
+            deletes += [ObjectRef.of(account), ObjectRef.of(pod)]
+            continue
+        idle.append((account, pod))
+        wanted += _grants(name, ns, labels, account)
+    # Idle pods without an account of their own (made before accounts were per worker, or
+    # whose account is gone) cannot be trusted with a session.
+    mine = {_name(a) for a in accounts}
+    deletes += [
+        ObjectRef.of(p)
+        for p in idle_pods(key, cluster)
+        if not _deleting(p)
+        and (_name(p) not in mine or (p.get("spec") or {}).get("serviceAccountName") != _name(p))
+        and ObjectRef.of(p) not in deletes
+    ]
+
+    target = settings.min_idle_for(ns) if image.supports_warm_pool else 0
     creates: list[Manifest] = []
-    if len(alive) < target:
-        for _ in range(target - len(alive)):
-            creates.append(_idle_worker(image.worker_pod(WorkerRequest(key, settings)), key))
-    else:
-        surplus = sorted(alive, key=lambda p: (is_ready(p), str(p["metadata"]["name"])))
-        deletes += [ObjectRef.of(p) for p in surplus[: len(alive) - target]]
-    return Plan(creates=tuple(creates), deletes=tuple(deletes))
+    have = len(pending) + len(idle)
+    if have < target:
+        prefix = dns_label(f"cloudtty-{key.image_backend}")
+        made: list[str] = []
+        for _ in range(target - have):
+            made.append(fresh_worker_name(prefix, ns, name_source, cluster, made))
+            creates.append(worker_account(made[-1], ns, labels, reads_session=True))
+    elif have > target:
+        # Unfinished accounts first, then starting workers, then Ready ones; by name.
+        ranked = [(0, a, None) for a in pending] + [(1 + is_ready(p), a, p) for a, p in idle]
+        ranked.sort(key=lambda item: (item[0], _name(item[1])))
+        for _, account, pod in ranked[: have - target]:
+            deletes.append(ObjectRef.of(account))
+            if pod is not None:
+                deletes.append(ObjectRef.of(pod))
+                wanted = [w for w in wanted if _name(w) != _name(account)]
+            else:
+                pending.remove(account)
+    for account in pending:
+        creates.append(_idle_worker(image.worker_pod(WorkerRequest(key, settings)), key, account))
+        wanted += _grants(_name(account), ns, labels, account)
+    changes = diff_objects(cluster, wanted)
+    return Plan(
+        creates=(*creates, *changes.creates),
+        updates=changes.updates,
+        deletes=tuple(dict.fromkeys(deletes)),
+    )
 
 
-def _deleting(pod: Manifest) -> bool:
-    return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
+def _grants(name: str, ns: str, labels: Mapping[str, str], account: Manifest) -> list[Manifest]:
+    return [
+        owned_by(session_role(name, ns, labels), account),
+        owned_by(session_binding(name, ns, labels), account),
+    ]
 
 
-def _idle_worker(pod: Manifest, key: PoolKey) -> Manifest:
+def _idle_worker(pod: Manifest, key: PoolKey, account: Manifest) -> Manifest:
+    name = _name(account)
     meta = dict(pod.get("metadata") or {})
-    meta.pop("name", None)
-    meta["generateName"] = dns_label(f"cloudtty-{key.image_backend}")[:50] + "-"
+    meta.pop("generateName", None)
+    meta["name"] = name
     meta["namespace"] = key.namespace
     meta["labels"] = {**(meta.get("labels") or {}), **pool_labels(key)}
-    return {**pod, "metadata": meta}
+    spec = {**(pod.get("spec") or {}), "serviceAccountName": name}
+    spec.pop("serviceAccount", None)
+    return owned_by({**pod, "metadata": meta, "spec": spec}, account)

@@ -20,6 +20,7 @@ from cloudtty_core.backends import (
 from cloudtty_core.model import CloudShell, Manifest
 from cloudtty_core.registry import BackendNotInstalled, BackendRegistry
 
+from .identity import account_ref
 from .names import ShellIdentity, service_name
 
 __all__ = ["BASE_KINDS", "made_objects", "release_shared", "teardown"]
@@ -29,6 +30,7 @@ BASE_KINDS: tuple[KindRef, ...] = (
     KindRef("v1", "Secret", "secrets"),
     KindRef("v1", "Service", "services"),
     KindRef("v1", "ServiceAccount", "serviceaccounts"),
+    KindRef("rbac.authorization.k8s.io/v1", "Role", "roles"),
     KindRef("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
     KindRef("v1", "ConfigMap", "configmaps"),
 )
@@ -46,15 +48,27 @@ def _kinds(registry: BackendRegistry) -> list[KindRef]:
 def made_objects(
     ident: ShellIdentity, cluster: ClusterView, registry: BackendRegistry
 ) -> list[ObjectRef]:
-    """Every object labelled as made for this shell that is not already being deleted."""
+    """Every object labelled as made for this shell that is not already being deleted, and
+    the ServiceAccount of each of its workers (a worker claimed from the warm pool keeps the
+    account the pool made; deleting it takes the worker's Role and RoleBinding along).
+
+    Accounts come first: a worker's token must stop opening its session as early as possible.
+    """
     refs: list[ObjectRef] = []
+    accounts: list[ObjectRef] = []
     for kind in _kinds(registry):
         if not cluster.has_api(kind.api_version, kind.kind):
             continue
         for obj in cluster.list(kind.api_version, kind.kind, None, ident.selector()):
-            if not (obj.get("metadata") or {}).get("deletionTimestamp"):
-                refs.append(ObjectRef.of(obj))
-    return sorted(refs)
+            if (obj.get("metadata") or {}).get("deletionTimestamp"):
+                continue
+            refs.append(ObjectRef.of(obj))
+            if kind.kind == "Pod":
+                account = account_ref(obj, cluster)
+                if account is not None:
+                    accounts.append(account)
+    accounts = sorted(set(accounts))
+    return accounts + sorted(r for r in set(refs) if r not in accounts)
 
 
 def release_shared(

@@ -12,6 +12,8 @@ from cloudtty_core.backends import ObjectRef, OperatorSettings, PoolKey
 from cloudtty_core.model import CloudShellStatus, Manifest
 from cloudtty_core.registry import BackendRegistry
 
+from .identity import random_name_suffix
+
 if TYPE_CHECKING:
     from cloudtty_core.model import CloudShell
     from cloudtty_core.phases import Event, Phase
@@ -79,7 +81,8 @@ class Plan:
     carry -- worker claims, shared routes), ``creates``, ``deletes``, ``issue_kubeconfig``,
     ``status`` (status subresource), ``events``, ``final_patches`` (finalizer removal, once
     everything else is gone), ``delete_shell``. Claims come before creates so that a session
-    Secret is only written for a worker this shell really got.
+    Secret is only written for a worker this shell really got. Among the creates,
+    ServiceAccounts go first: the API server refuses a pod whose account does not exist yet.
     """
 
     creates: tuple[Manifest, ...] = ()
@@ -162,14 +165,16 @@ def random_token() -> str:
 class PlanContext:
     """What the planner needs besides the shell and the cluster: everything that is not data.
 
-    ``token_source`` makes new access tokens; tests pass a deterministic one so that a plan is
-    a function of its inputs.
+    ``token_source`` makes new access tokens and ``name_source`` the random part of the names
+    of new workers (their ServiceAccounts); tests pass deterministic ones so that a plan is a
+    function of its inputs.
     """
 
     registry: BackendRegistry
     settings: OperatorSettings = attrs.field(factory=OperatorSettings)
     token_source: Callable[[], str] = random_token
     hooks: PlanHooks = NO_HOOKS
+    name_source: Callable[[], str] = random_name_suffix
 
 
 class PoolView(Protocol):

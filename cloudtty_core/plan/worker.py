@@ -3,6 +3,12 @@
 A shell's pods carry ``cloudtty.io/role=worker`` and ``cloudtty.io/shell-uid=<uid>``. Finding
 them by label (not only through ``status.worker``) lets a planner that crashed between the
 claim and the status write adopt the pod it claimed instead of claiming a second one.
+
+Every worker runs as a ServiceAccount of its own (see :mod:`.identity`). A worker the shell
+makes itself (the pool was empty, or the image cannot start warm) has its account, Role and
+RoleBinding labelled and owned like the rest of the shell's objects, all made in one plan (the
+runtime creates ServiceAccounts before anything else: a pod is refused while its account does
+not exist).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import attrs
 from cloudtty_core.backends import ClusterView, ObjectRef, PoolKey, copy_json
 from cloudtty_core.model import Manifest
 
+from .identity import account_spent
 from .names import (
     LABEL_POOL,
     LABEL_ROLE,
@@ -24,7 +31,6 @@ from .names import (
     STATE_CLAIMED,
     ShellIdentity,
     session_secret_name,
-    worker_name,
 )
 from .objects import merge
 
@@ -34,8 +40,9 @@ __all__ = [
     "decorate",
     "ending_reason",
     "is_ready",
-    "next_worker_name",
     "observe_workers",
+    "own_accounts",
+    "pending_account",
     "shell_pod",
 ]
 
@@ -114,13 +121,32 @@ def observe_workers(
     return WorkerObservation(serving, ended, stale)
 
 
-def next_worker_name(ident: ShellIdentity, cluster: ClusterView) -> str:
-    """The first ``cloudshell-<name>-<n>`` no pod has (a deleted pod's name is not reused
-    while it is still terminating)."""
-    attempt = 1
-    while cluster.get("v1", "Pod", ident.namespace, worker_name(ident.name, attempt)) is not None:
-        attempt += 1
-    return worker_name(ident.name, attempt)
+def own_accounts(ident: ShellIdentity, cluster: ClusterView) -> list[Manifest]:
+    """The worker ServiceAccounts the shell made itself (not being deleted), by name."""
+    accounts = cluster.list(
+        "v1",
+        "ServiceAccount",
+        ident.namespace,
+        {LABEL_ROLE: ROLE_WORKER, LABEL_SHELL_UID: ident.uid},
+    )
+    return sorted(
+        (a for a in accounts if not _deleting(a)), key=lambda a: str(a["metadata"]["name"])
+    )
+
+
+def pending_account(
+    ident: ShellIdentity, accounts: list[Manifest], bound: str | None, cluster: ClusterView
+) -> str | None:
+    """The name of an account of the shell whose pod is still to be made (the bound one
+    first): a planner that made the account but not yet the pod goes on with it."""
+    names = [str(a["metadata"]["name"]) for a in accounts]
+    ordered = ([bound] if bound in names else []) + [n for n in names if n != bound]
+    for name in ordered:
+        if cluster.get("v1", "Pod", ident.namespace, name) is None and not account_spent(
+            name, ident.namespace, cluster
+        ):
+            return name
+    return None
 
 
 def decorate(
@@ -158,13 +184,17 @@ def claim(idle: Manifest, ident: ShellIdentity) -> Manifest:
     )
     wanted["metadata"].pop("namespace", None)
     claimed: Manifest = merge(idle, wanted)
+    # The shell becomes the pod's only owner: with the worker's ServiceAccount still an owner,
+    # deleting the shell would leave the pod (a dependent goes only when all owners are gone).
+    claimed["metadata"]["ownerReferences"] = [ident.owner_reference()]
     claimed["metadata"]["resourceVersion"] = idle["metadata"].get("resourceVersion", "")
     return claimed
 
 
 def shell_pod(pod: Manifest, ident: ShellIdentity, name: str, key: PoolKey) -> Manifest:
-    """A pod made for this shell alone (a cold pod, or a warm worker made on demand)."""
-    return decorate(
+    """A pod made for this shell alone (a cold pod, or a warm worker made on demand), running
+    as the worker ServiceAccount ``name``."""
+    out = decorate(
         pod,
         ident,
         name=name,
@@ -174,6 +204,10 @@ def shell_pod(pod: Manifest, ident: ShellIdentity, name: str, key: PoolKey) -> M
             LABEL_POOL: key.hash,
         },
     )
+    spec = out.setdefault("spec", {})
+    spec["serviceAccountName"] = name
+    spec.pop("serviceAccount", None)
+    return out
 
 
 def session_ref(pod_name: str, namespace: str) -> ObjectRef:

@@ -7,7 +7,8 @@ shell is then planned again from fresh observations):
 2. ``updates`` -- PUT with the resourceVersion the object carries (worker claims, shared
    routes): a concurrent change fails with 409 and nothing after it runs, so a session is only
    ever written for a worker this shell really got;
-3. ``creates`` -- in parallel (none depends on another);
+3. ``creates`` -- ServiceAccounts first (a pod is refused while the account it runs as does
+   not exist), then the others in parallel;
 4. ``deletes`` -- in parallel; already gone counts as done;
 5. ``issue_kubeconfig`` -- TokenRequest for the per-shell ServiceAccount, then its Secret;
 6. ``status`` -- the status subresource, only when the plan carries one (it changed);
@@ -98,7 +99,10 @@ class PlanApplier:
             await run.patch(patch)
         for manifest in plan.updates:
             await run.write("update", manifest, lambda m: self.api.replace(m))
-        await run.parallel("create", plan.creates, lambda m: self.api.create(m))
+        accounts = [m for m in plan.creates if m.get("kind") == "ServiceAccount"]
+        others = [m for m in plan.creates if m.get("kind") != "ServiceAccount"]
+        for stage in (accounts, others):
+            await run.parallel("create", stage, lambda m: self.api.create(m))
         await run.deletes(plan.deletes)
         if plan.issue_kubeconfig is not None:
             issue = plan.issue_kubeconfig

@@ -3,9 +3,10 @@
 A small, strict simulation: uid, resourceVersion, generation and creationTimestamp are assigned;
 generateName is completed; a stale resourceVersion is a :class:`Conflict`; creating an existing
 name is :class:`AlreadyExists`; a Secret's stringData becomes data; Services get a clusterIP and
-NodePort Services a nodePort; deleting an object with finalizers only marks it; owner references
-are garbage collected. Writes are applied in the runtime's order (see ``Plan``) and the first
-error stops the plan, as in the runtime.
+NodePort Services a nodePort; a pod whose ServiceAccount does not exist is refused; deleting an
+object with finalizers only marks it; owner references are garbage collected. Writes are
+applied in the runtime's order (see ``Plan``) and the first error stops the plan, as in the
+runtime.
 """
 
 from __future__ import annotations
@@ -90,9 +91,20 @@ class _Api:
         if obj["kind"] == "Service":
             self._allocate(obj)
         if obj["kind"] == "Pod":
+            self._check_service_account(obj)
             obj.setdefault("status", {"phase": "Pending"})
         self.objects[ref] = obj
         return obj
+
+    def _check_service_account(self, pod: Manifest) -> None:
+        """The ServiceAccount admission plugin: a pod naming an account that does not exist is
+        refused (``default``, which every namespace has, is not checked)."""
+        account = (pod.get("spec") or {}).get("serviceAccountName")
+        if not account or account == "default":
+            return
+        ref = ObjectRef("v1", "ServiceAccount", pod["metadata"].get("namespace"), account)
+        if ref not in self.objects:
+            raise ApiError(f"pod {pod['metadata']['name']}: serviceaccount {account!r} not found")
 
     def _suffix(self, prefix: str) -> str:
         n = 0

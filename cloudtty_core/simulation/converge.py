@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 import attrs
 
-from cloudtty_core.backends import ObjectRef, PoolKey, Snapshot
+from cloudtty_core.backends import ObjectRef, OperatorSettings, PoolKey, Snapshot
 from cloudtty_core.model import API_VERSION, KIND, Manifest
 from cloudtty_core.plan import ClusterPoolView, Plan, PlanContext, plan, plan_pool
+from cloudtty_core.plan.identity import random_name_suffix
+from cloudtty_core.registry import BackendRegistry
 from cloudtty_core.simulation.api import apply_plan
 from cloudtty_core.simulation.kubelet import start_pods
 
-__all__ = ["NOW", "Converged", "NotConverging", "converge", "shell_ref"]
+__all__ = ["NOW", "Converged", "NotConverging", "converge", "fill_pool", "shell_ref"]
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 """A fixed 'now' for tests that do not care about time."""
@@ -61,7 +63,9 @@ def converge(
     for _ in range(max_rounds):
         wrote = False
         for key in keys:
-            pool_plan = plan_pool(key, snapshot, context.settings, context.registry)
+            pool_plan = plan_pool(
+                key, snapshot, context.settings, context.registry, context.name_source
+            )
             if not pool_plan.is_empty:
                 snapshot = apply_plan(snapshot, pool_plan, now=now)
                 applied.append(pool_plan)
@@ -83,3 +87,25 @@ def converge(
         if not wrote:
             return Converged(snapshot, tuple(applied))
     raise NotConverging(f"still writing after {max_rounds} rounds: {applied[-1]!r}")
+
+
+def fill_pool(
+    snapshot: Snapshot,
+    key: PoolKey,
+    settings: OperatorSettings,
+    registry: BackendRegistry,
+    *,
+    name_source: Callable[[], str] = random_name_suffix,
+    now: datetime = NOW,
+    kubelet: bool = True,
+    max_rounds: int = 8,
+) -> Snapshot:
+    """Plan and apply the pool of ``key`` until it writes nothing (a worker takes a few
+    passes: its ServiceAccount, its pod, its Role and RoleBinding); with ``kubelet`` the pods
+    are then Running and Ready."""
+    for _ in range(max_rounds):
+        result = plan_pool(key, snapshot, settings, registry, name_source)
+        if result.is_empty:
+            return start_pods(snapshot) if kubelet else snapshot
+        snapshot = apply_plan(snapshot, result, now=now)
+    raise NotConverging(f"the pool {key} still writes after {max_rounds} rounds")

@@ -14,7 +14,14 @@ from cloudtty_core.simulation.api import (
     delete,
     merge_patch,
 )
-from cloudtty_core.simulation.converge import NOW, Converged, NotConverging, converge, shell_ref
+from cloudtty_core.simulation.converge import (
+    NOW,
+    Converged,
+    NotConverging,
+    converge,
+    fill_pool,
+    shell_ref,
+)
 from cloudtty_core.simulation.kubelet import end_pod, fail_pod, start_pods
 from cloudtty_core.testing.exposure import ExposureBackendTests
 from cloudtty_core.testing.fakes import (
@@ -71,6 +78,7 @@ __all__ = [
     "end_pod",
     "fail_pod",
     "fake_registry",
+    "fill_pool",
     "kubeconfig_secret",
     "kubeconfig_sources",
     "load_crds",

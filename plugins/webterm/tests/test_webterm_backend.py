@@ -24,20 +24,18 @@ from cloudtty_core import (
     WorkerRef,
     WorkerRequest,
     load_plugins,
-    plan_pool,
     shell_from_dict,
 )
 from cloudtty_core.testing import (
     FakeAuthBackend,
     FakeExposureBackend,
-    apply_plan,
     check_manifest,
     cloudshell,
     converge,
     create,
+    fill_pool,
     kubeconfig_secret,
     shell_ref,
-    start_pods,
 )
 
 BACKEND = WebtermBackend()
@@ -169,7 +167,7 @@ def test_a_shell_served_by_webterm_through_the_planner() -> None:
     context = PlanContext(registry, OperatorSettings(min_idle=1), token_source=lambda: "t" * 40)
     key = PoolKey("default", "webterm", BACKEND.default_image)
     snap = create(Snapshot.with_default_node(), kubeconfig_secret())
-    snap = start_pods(apply_plan(snap, plan_pool(key, snap, context.settings, context.registry)))
+    snap = fill_pool(snap, key, context.settings, context.registry)
     [worker] = snap.list("v1", "Pod", "default")
     check_manifest(worker)
     spec = {"exposureMode": "Fake", "secretRef": {"name": "kubeconfig"}, "once": True}
