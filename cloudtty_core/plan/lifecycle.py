@@ -218,7 +218,7 @@ def _plan_valid(
 
     backends, missing = _backends(shell, context)
     if missing:
-        message = "; ".join(str(e) for e in missing)
+        message = "; ".join(f"{_BACKEND_FIELDS[e.kind]}: {e}" for e in missing)
         builder.condition(ACCEPTED, False, "BackendNotInstalled", message)
         builder.step(Event.BACKEND_MISSING, message)
         return _finish(shell, ident, builder, cluster, context)
@@ -467,6 +467,14 @@ def _identity_objects(worker: str, ident: ShellIdentity, reads_session: bool) ->
             decorate(session_binding(worker, ns, {}), ident),
         ]
     return wanted
+
+
+_BACKEND_FIELDS = {
+    BackendKind.EXPOSURE: "spec.exposureMode",
+    BackendKind.AUTH: "spec.auth.mode",
+    BackendKind.IMAGE: "spec.imageBackend",
+}
+"""The spec field naming each kind of backend (conditions name the field to fix)."""
 
 
 def _backends(shell: CloudShell, context: PlanContext) -> tuple[Any, list[BackendNotInstalled]]:
