@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
+USER = web.RequestKey("user", UserInfo)  # who sent the request (RBAC mode)
 _JSON_HEADERS = {"Content-Type": JSON}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -127,7 +128,7 @@ class ApiServer:
                 user = self.authenticator.authenticate(request.headers.get("Authorization"))
                 if user is None:
                     raise ApiError(401, "Unauthorized")
-                request["user"] = user
+                request[USER] = user
                 if path.startswith("/sandbox/") and not user.is_admin:
                     raise errors.forbidden(f'User "{user.name}" cannot use the sandbox admin API')
             if path.startswith("/sandbox/") and self.admin is not None:
@@ -433,7 +434,7 @@ class ApiServer:
         if route.subresource in ("exec", "attach", "portforward"):
             verb = "create"  # a WebSocket upgrade is a GET, but it creates a session
         self.authorizer.check(
-            request["user"],
+            request[USER],
             AccessRequest(
                 verb,
                 rtype.group,
@@ -455,7 +456,7 @@ class ApiServer:
         wanted = spec.get("resourceAttributes") or {}
         allowed = True
         if self.authorizer is not None:
-            user = request["user"]
+            user = request[USER]
             if rtype.plural == "subjectaccessreviews":
                 user = UserInfo(str(spec.get("user", "")), tuple(spec.get("groups") or ()))
             allowed = self.authorizer.allowed(
