@@ -255,25 +255,22 @@ def test_operator_cannot_escalate(chart):
             rule for rule in rules if verb in rule["verbs"] and not rule.get("resourceNames")
         ]
         assert not unrestricted, f"{verb} without resourceNames"
+    # Roles are written (one per terminal pod), ClusterRoles and their bindings never.
     assert not any(
-        r in ("roles", "clusterroles", "clusterrolebindings") and v != "bind" for _, r, v in granted
+        r in ("clusterroles", "clusterrolebindings") and v != "bind" for _, r, v in granted
     )
     assert ("", "configmaps", "create") not in granted
 
 
-def test_worker_accounts_exist_in_every_worker_namespace():
+def test_nothing_is_installed_for_terminal_pods_their_pools_are_filled_at_start():
+    # Every terminal pod gets a ServiceAccount, Role and RoleBinding of its own from the
+    # operator: no shared account whose token would open every session Secret.
     objects = helm.render(sets=["worker.namespaces={default,team-b}", "pool.namespaces.team-a=2"])
-    for kind in ("ServiceAccount", "Role", "RoleBinding"):
-        namespaces = sorted(
-            o["metadata"]["namespace"]
-            for o in by_kind(objects, kind)
-            if o["metadata"]["name"] == "cloudtty-worker"
-        )
-        assert namespaces == ["default", "team-a", "team-b"], kind
-    role = one([o for o in objects if o["metadata"].get("namespace") == "team-a"], "Role")
-    assert role["rules"] == [
-        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "watch"]}
-    ]
+    assert [o for o in objects if o["metadata"].get("namespace") in ("default", "team-b")] == []
+    assert not [o for o in objects if o["kind"] == "Role" and "secrets" in str(o["rules"])]
+    args = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    pools = [a for a in args if a.startswith("--pool-namespace=")]
+    assert pools == [f"--pool-namespace={ns}" for ns in ("default", "team-a", "team-b")]
 
 
 def test_leader_election_role_is_namespaced_and_optional(chart):
@@ -338,7 +335,6 @@ def test_operator_settings_reach_the_operator_as_arguments():
         "--min-idle=4",
         "--min-idle-namespace=team-a=0",
         "--node-address=203.0.113.7",
-        "--worker-service-account=cloudtty-worker",
     ):
         assert expected in args
 
@@ -421,7 +417,6 @@ def test_cloudtty_run_understands_every_value():
             "pool.minIdle=2",
             "pool.namespaces.team-a=4",
             "workerImages.webterm=registry.example.com/webterm:2",
-            "worker.serviceAccountName=terminals",
             "plugins.blocked={cloudtty-istio}",
             "plugins.strict=true",
             "leaderElection.enabled=false",
@@ -436,7 +431,6 @@ def test_cloudtty_run_understands_every_value():
     assert settings.min_idle == 2
     assert dict(settings.min_idle_per_namespace) == {"team-a": 4}
     assert dict(settings.images) == {"webterm": "registry.example.com/webterm:2"}
-    assert settings.worker_service_account == "terminals"
     assert config.effective_pool_namespaces() == ("default", "team-a")
     assert config.blocked_plugins == ("cloudtty-istio",)
     assert config.strict_plugins is True

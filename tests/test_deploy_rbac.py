@@ -5,7 +5,7 @@ source, a cold and a warm terminal, TTL expiry with and without cleanup, a share
 leader election. The sandbox counts every request by verb and resource. Every request must be
 allowed by the chart's ClusterRole and leader-election Role, and every rule of theirs must have
 been used (or be needed by something that is not a request of its own, listed below with the
-reason). The same holds for a warm worker and the worker Role.
+reason). The same holds for a warm worker and the Role the operator gives it.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ pytest.importorskip("kubernetes")
 sandbox_module = pytest.importorskip("cloudtty_sandbox")
 
 from cloudtty_core import OperatorSettings  # noqa: E402
+from cloudtty_core.plan.identity import session_role  # noqa: E402
 from cloudtty_core.runtime.config import RuntimeConfig  # noqa: E402
 from cloudtty_core.runtime.operator import OperatorThread  # noqa: E402
 from cloudtty_core.runtime.testing import (  # noqa: E402
@@ -311,6 +312,64 @@ def chart_operator_config(url: str) -> RuntimeConfig:
     )
 
 
+def stored(sandbox: Any, storage: str, namespace: str) -> list[dict[str, Any]]:
+    """Objects as the sandbox stores them, read in-process (so not counted)."""
+    items = sandbox.call(lambda: sandbox._sb.cluster.store.items(storage, namespace))
+    return json.loads(json.dumps(items))
+
+
+def claim_a_warm_worker(sandbox: Any, harness: OperatorHarness) -> dict[Triple, int]:
+    """A shell created once an idle worker is Ready claims it (the earlier shells came before
+    the pool); its worker's Role is then tampered with and repaired. Returns the test's own
+    requests."""
+
+    def ready_idle() -> list[str]:
+        return [
+            p["metadata"]["name"]
+            for p in stored(sandbox, "pods", "default")
+            if p["metadata"].get("labels", {}).get("cloudtty.io/state") == "idle"
+            and any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in p.get("status", {}).get("conditions", ())
+            )
+        ]
+
+    idle = wait_for(ready_idle, timeout=20, what="a Ready idle worker")
+    harness.create_shell("late", exposureMode="ClusterIP", secretRef={"name": "my-kubeconfig"})
+    wait_for(lambda: phase(sandbox, "late") == "Ready", timeout=20, what="late Ready")
+    shell = sandbox.get_object(SHELLS, "default", "late")
+    worker = shell["status"]["worker"]
+    assert worker in idle  # claimed from the pool
+    mine: dict[Triple, int] = {("cloudshell.cloudtty.io", "cloudshells", "create"): 1}
+    role = sandbox.get_object("roles.rbac.authorization.k8s.io", "default", worker)
+    assert role is not None
+    request = urllib.request.Request(
+        f"{sandbox.url}/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles/{worker}",
+        data=json.dumps(
+            {"rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]}
+        ).encode(),
+        method="PATCH",
+        headers={
+            "Content-Type": "application/merge-patch+json",
+            "Authorization": f"Bearer {sandbox.admin_token}",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    mine[("rbac.authorization.k8s.io", "roles", "patch")] = 1
+    wait_for(
+        lambda: (
+            (sandbox.get_object("roles.rbac.authorization.k8s.io", "default", worker) or {}).get(
+                "rules"
+            )
+            == role["rules"]
+        ),
+        timeout=20,
+        what="the worker's Role repaired",
+    )
+    return mine
+
+
 def phase(sandbox: Any, name: str) -> str | None:
     # Read in-process: the test's own reads must not show up in the request counters.
     shell = sandbox.get_object(SHELLS, "default", name)
@@ -366,6 +425,8 @@ def test_operator_requests_are_exactly_the_chart_rules(sandbox: Any, cluster: Op
         assert "shared-a" in paths
         assert "shared-b" not in paths
         mine = repair_tampered_objects(sandbox)
+        for triple, count in claim_a_warm_worker(sandbox, cluster).items():
+            mine[triple] = mine.get(triple, 0) + count
     finally:
         running.stop()
     used = requested(sandbox.counters())
@@ -388,7 +449,12 @@ def test_operator_requests_are_exactly_the_chart_rules(sandbox: Any, cluster: Op
     )
     assert binding is not None
     assert binding["roleRef"]["name"] == CLUSTER_ROLE
-    pods = [sandbox.get_object("pods", "default", n) for n in ("cloudshell-cold-1",)]
+    pods = [
+        p
+        for p in stored(sandbox, "pods", "default")
+        if p["metadata"].get("labels", {}).get("cloudtty.io/shell") == "cold"
+    ]
+    assert pods
     assert any(
         ref.get("blockOwnerDeletion") and ref.get("kind") == "CloudShell"
         for pod in pods
@@ -400,7 +466,7 @@ def test_operator_requests_are_exactly_the_chart_rules(sandbox: Any, cluster: Op
 # ------------------------------------------------------------------------------ a warm worker
 
 
-def test_worker_requests_are_exactly_the_worker_role(sandbox: Any, tmp_path: Path):
+def test_worker_requests_are_exactly_its_own_role(sandbox: Any, tmp_path: Path):
     import aiohttp
     from cloudtty_webterm.config import ConfigError
     from cloudtty_webterm.kubeapi import InClusterConfig, KubeAPI
@@ -433,11 +499,7 @@ def test_worker_requests_are_exactly_the_worker_role(sandbox: Any, tmp_path: Pat
     used = requested(sandbox.counters())
     used[("", "secrets", "create")] -= 1  # the test's own request
     used = {t: n for t, n in used.items() if n > 0}
-    worker_rules = [
-        r
-        for o in helm.render()
-        if o["kind"] == "Role" and o["metadata"]["name"] == "cloudtty-worker"
-        for r in o["rules"]
-    ]
-    assert worker_rules
+    # The Role the operator gives this worker (and no other): its own session Secret only.
+    worker_rules = session_role("cloudtty-webterm-abcde", "default", {})["rules"]
+    assert [r["resourceNames"] for r in worker_rules] == [[name]]
     assert_exactly_what_is_used(worker_rules, used, {})

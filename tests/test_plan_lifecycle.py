@@ -288,7 +288,7 @@ def test_empty_pool_makes_a_worker_for_the_shell() -> None:
             "apiGroups": [""],
             "resources": ["secrets"],
             "resourceNames": [f"{worker}-session"],
-            "verbs": ["get", "list", "watch"],
+            "verbs": ["get", "watch"],
         }
     ]
     snap = start_pods(snap)

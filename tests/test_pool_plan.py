@@ -81,7 +81,7 @@ def test_a_worker_is_its_own_service_account_then_pod_role_and_binding() -> None
                     "apiGroups": [""],
                     "resources": ["secrets"],
                     "resourceNames": [f"{name}-session"],
-                    "verbs": ["get", "list", "watch"],
+                    "verbs": ["get", "watch"],
                 }
             ]
         else:

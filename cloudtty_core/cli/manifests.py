@@ -2,8 +2,9 @@
 
 Prints the same objects as the Helm chart in ``deploy/helm/cloudtty`` rendered with the same
 values: the CloudShell CRD, the operator's ServiceAccount, ClusterRole and binding, the
-leader-election Role, the worker ServiceAccount and Role in each namespace where terminal pods
-run, the operator Deployment and its metrics Service. ``cloudtty manifests | kubectl apply -f -``
+leader-election Role, the operator Deployment and its metrics Service. Terminal pods need
+nothing installed beforehand: the operator gives each one a ServiceAccount, Role and
+RoleBinding of its own. ``cloudtty manifests | kubectl apply -f -``
 installs the operator. A test renders the chart and compares, so the two never drift apart.
 """
 
@@ -29,7 +30,6 @@ __all__ = [
     "chart_crd_template",
     "leader_election_rules",
     "operator_rules",
-    "worker_rules",
 ]
 
 #: The chart's version and appVersion (deploy/helm/cloudtty/Chart.yaml).
@@ -53,7 +53,10 @@ def operator_rules(cluster_role: str) -> list[Manifest]:
     """The operator's ClusterRole rules: exactly what the runtime does, no wildcard.
 
     ``bind`` is granted on ``cluster_role`` alone: the ClusterRole given to per-shell
-    ServiceAccounts is the only one the operator can hand out.
+    ServiceAccounts is the only one the operator can hand out. The Roles it writes itself --
+    one per terminal pod, reading that pod's session Secret -- grant nothing it does not hold:
+    the API server refuses to let anyone create a Role with rights they lack (no ``escalate``
+    here), which is why the operator reads Secrets itself.
     """
     # The operator reads through list+watch caches, never with single gets -- except a
     # Secret it takes over (credentials.py). Every object it made is repaired (updated) when
@@ -70,6 +73,7 @@ def operator_rules(cluster_role: str) -> list[Manifest]:
         _rule("", "configmaps", cached),
         _rule("", "serviceaccounts", owned),
         _rule("", "serviceaccounts/token", ("create",)),
+        _rule(_RBAC, "roles", owned),
         _rule(_RBAC, "rolebindings", owned),
         _rule(_RBAC, "clusterroles", ("bind",), (cluster_role,)),
         _rule("events.k8s.io", "events", ("create", "patch")),
@@ -85,11 +89,6 @@ def operator_rules(cluster_role: str) -> list[Manifest]:
 def leader_election_rules() -> list[Manifest]:
     """The leader-election Role's rules (the release namespace only)."""
     return [_rule("coordination.k8s.io", "leases", ("get", "create", "update"))]
-
-
-def worker_rules() -> list[Manifest]:
-    """The worker Role's rules: a warm worker reads the Secret delivering its session."""
-    return [_rule("", "secrets", ("get", "watch"))]
 
 
 #: Helm's install order of kinds (what depends on others comes later); others go last.
@@ -144,7 +143,6 @@ class DeployValues:
     min_idle: int = 1
     min_idle_per_namespace: Mapping[str, int] = attrs.field(factory=dict, converter=_int_map)
     worker_images: Mapping[str, str] = attrs.field(factory=dict, converter=_str_map)
-    worker_service_account: str = "cloudtty-worker"
     worker_namespaces: tuple[str, ...] = ("default",)
     leader_election: bool = True
     lease_name: str = "cloudtty-operator"
@@ -169,7 +167,8 @@ class DeployValues:
         return f"{self.image_repository}:{self.image_tag or CHART_VERSION}"
 
     def all_worker_namespaces(self) -> list[str]:
-        """Namespaces that get the worker ServiceAccount: listed ones and those with a pool."""
+        """Namespaces whose warm pools are filled at start: listed ones and those with a
+        pool size of their own."""
         return sorted({*self.worker_namespaces, *self.min_idle_per_namespace})
 
 
@@ -250,33 +249,6 @@ def _operator_rbac(values: DeployValues) -> list[Manifest]:
     return objects
 
 
-def _worker_objects(values: DeployValues) -> list[Manifest]:
-    name = values.worker_service_account
-    objects: list[Manifest] = []
-    for namespace in values.all_worker_namespaces():
-        objects += [
-            {
-                "apiVersion": "v1",
-                "kind": "ServiceAccount",
-                "metadata": _meta(values, name, namespace, component="worker"),
-            },
-            {
-                "apiVersion": f"{_RBAC}/v1",
-                "kind": "Role",
-                "metadata": _meta(values, name, namespace, component="worker"),
-                "rules": worker_rules(),
-            },
-            {
-                "apiVersion": f"{_RBAC}/v1",
-                "kind": "RoleBinding",
-                "metadata": _meta(values, name, namespace, component="worker"),
-                "roleRef": {"apiGroup": _RBAC, "kind": "Role", "name": name},
-                "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
-            },
-        ]
-    return objects
-
-
 def operator_args(values: DeployValues) -> list[str]:
     """The operator container's arguments: ``cloudtty run`` and its flags."""
     args = [
@@ -292,7 +264,6 @@ def operator_args(values: DeployValues) -> list[str]:
     ]
     if values.node_address:
         args.append(f"--node-address={values.node_address}")
-    args.append(f"--worker-service-account={values.worker_service_account}")
     args += [f"--image={backend}={image}" for backend, image in values.worker_images.items()]
     args.append(f"--min-idle={values.min_idle}")
     args += [f"--min-idle-namespace={ns}={n}" for ns, n in values.min_idle_per_namespace.items()]
@@ -416,7 +387,6 @@ def build_manifests(values: DeployValues | None = None) -> list[Manifest]:
         }
     )
     objects += _operator_rbac(values)
-    objects += _worker_objects(values)
     if values.metrics_service:
         objects.append(_metrics_service(values))
     objects.append(_deployment(values))
@@ -473,7 +443,7 @@ def register(subparsers: Any) -> None:
         "manifests",
         help="print the objects that install the operator (the Helm chart, without Helm)",
         description=(
-            "Print the CRD, RBAC, worker ServiceAccounts, the operator Deployment and its "
+            "Print the CRD, RBAC, the operator Deployment and its "
             "metrics Service as YAML -- the objects of the Helm chart deploy/helm/cloudtty "
             "with the same values. Install with: cloudtty manifests | kubectl apply -f -"
         ),
@@ -513,7 +483,7 @@ def register(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="NAMESPACE=N",
-        help="minIdle of one namespace (repeatable; the namespace also gets a worker account)",
+        help="minIdle of one namespace (repeatable; its pools are filled at start)",
     )
     parser.add_argument(
         "--worker-namespace",

@@ -3,8 +3,10 @@
 Whoever uses a terminal runs as the same user as its terminal server, so they can read the
 pod's ServiceAccount token. That token must therefore open nothing but the worker's own session
 Secret: every worker gets its own ServiceAccount ``<worker>`` and a Role + RoleBinding
-``<worker>`` allowing get/list/watch on the Secret ``<worker>-session`` only. Names come from a
-random source (never from the shell's name), so no shell ever gets a name that served another.
+``<worker>`` allowing get and watch on the Secret ``<worker>-session`` only (what the worker
+contract's reader does: a get, then a watch with ``fieldSelector=metadata.name=...``, which the
+API server authorizes against ``resourceNames``). Names come from a random source, so no shell
+ever gets a name that served another.
 
 A worker of the warm pool is made in two passes, the second once the first is observed (an
 owner reference needs the owner's uid, and the API server refuses a pod whose ServiceAccount
@@ -124,7 +126,7 @@ def session_role(name: str, namespace: str, labels: Mapping[str, str]) -> Manife
                 "apiGroups": [""],
                 "resources": ["secrets"],
                 "resourceNames": [session_secret_name(name)],
-                "verbs": ["get", "list", "watch"],
+                "verbs": ["get", "watch"],
             }
         ],
     }

@@ -53,7 +53,7 @@ app.kubernetes.io/component: operator
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
-{{/* Namespaces where terminal pods run: worker.namespaces plus those with a pool size. */}}
+{{/* Namespaces whose pools are filled at start: worker.namespaces plus those with a pool size. */}}
 {{- define "cloudtty.workerNamespaces" -}}
 {{- concat .Values.worker.namespaces (keys .Values.pool.namespaces) | uniq | sortAlpha | toJson -}}
 {{- end -}}
