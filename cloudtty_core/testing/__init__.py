@@ -31,6 +31,12 @@ from cloudtty_core.testing.fakes import (
     fake_registry,
 )
 from cloudtty_core.testing.manifests import TEST_KUBECONFIG, cloudshell, kubeconfig_secret
+from cloudtty_core.testing.pss import (
+    PssViolation,
+    assert_restricted,
+    baseline_violations,
+    restricted_violations,
+)
 from cloudtty_core.testing.schema import (
     KUBERNETES_VERSIONS,
     SchemaCheckedExposureTests,
@@ -63,10 +69,13 @@ __all__ = [
     "FakeImageBackend",
     "NotConverging",
     "NotFound",
+    "PssViolation",
     "SchemaCheckedExposureTests",
     "SchemaViolation",
     "SharedRouteTests",
     "apply_plan",
+    "assert_restricted",
+    "baseline_violations",
     "check_manifest",
     "cloudshell",
     "cloudshell_dicts",
@@ -83,6 +92,7 @@ __all__ = [
     "kubeconfig_sources",
     "load_crds",
     "merge_patch",
+    "restricted_violations",
     "shell_ref",
     "start_pods",
     "validate_custom_resource",
