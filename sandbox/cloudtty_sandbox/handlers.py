@@ -24,7 +24,8 @@ from .faults import FaultInjector
 from .openapi import OpenApiCache
 from .patches import APPLY_PATCH
 from .podexec import command_of, serve_exec
-from .protowire import PROTOBUF, decode_access_review
+from .protowire import PROTOBUF
+from .protowire import decode as decode_protobuf
 from .rbac import Authorizer
 from .rbac import Request as AccessRequest
 from .resources import ResourceType
@@ -290,10 +291,7 @@ class ApiServer:
             if route.subresource:
                 raise errors.method_not_allowed(method, rtype.kind)
             if rtype.storage.endswith("accessreviews.authorization.k8s.io"):
-                if request.headers.get("Content-Type", "").startswith(PROTOBUF):
-                    body = decode_access_review(await request.read())
-                else:
-                    body = await _body(request)
+                body = await _body(request)
                 return json_response(self._access_review(request, rtype, body), 201)
             body = await _body(request)
             created = self.cluster.create(
@@ -678,10 +676,13 @@ async def _body(request: web.Request, *, optional: bool = False, yaml_ok: bool =
             return None
         raise errors.bad_request("the request body is empty")
     content_type = request.headers.get("Content-Type", "")
-    if content_type.startswith((PROTOBUF, "application/cbor")):
+    if content_type.startswith(PROTOBUF):
+        # kubectl's typed clients send built-in kinds as protobuf and never retry with JSON.
+        return decode_protobuf(raw)
+    if content_type.startswith("application/cbor"):
         raise ApiError(
             415,
-            f"the sandbox accepts JSON and YAML bodies, not {content_type}",
+            f"the sandbox accepts JSON, YAML and protobuf bodies, not {content_type}",
             reason="UnsupportedMediaType",
         )
     try:

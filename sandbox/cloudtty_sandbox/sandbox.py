@@ -35,6 +35,7 @@ from .nodeports import NodePortForwarder
 from .pods import PodStrategy
 from .rbac import Authorizer
 from .resources import Registry
+from .secrets import SecretStrategy
 from .services import ServiceStrategy
 from .store import Store
 from .tokens import TokenIssuer
@@ -63,6 +64,7 @@ class Sandbox:
             {
                 "pods": PodStrategy(),
                 "services": self.services,
+                "secrets": SecretStrategy(),
                 "namespaces": NamespaceStrategy(),
                 "customresourcedefinitions.apiextensions.k8s.io": CrdStrategy(),
             }
