@@ -340,6 +340,7 @@ class Figures:
     shells_checked: int = 0
     invariant_checks: int = 0
     violations: int = 0
+    known_bugs: Counter[str] = attrs.field(factory=Counter)
     crashes: int = 0
     settle_seconds: list[float] = attrs.field(factory=list)
 
@@ -358,6 +359,7 @@ class Figures:
         """JSON-ready figures."""
         out = attrs.asdict(self)
         out["faults_injected"] = dict(sorted(self.faults_injected.items()))
+        out["known_bugs"] = dict(sorted(self.known_bugs.items()))
         out["faults_injected_total"] = sum(self.faults_injected.values())
         settle = sorted(self.settle_seconds)
         out["settle_seconds"] = {
@@ -457,9 +459,20 @@ def _virtualservice(rng: random.Random, ns: str, name: str, run: FaultRun) -> di
     return {"exposureMode": "VirtualService", "virtualServiceConfig": config}
 
 
+def _any_exposure(rng: random.Random, run: FaultRun) -> dict[str, Any]:
+    """An installed exposure mode with the settings it needs to reach Ready."""
+    mode = rng.choice(run.exposure_modes)
+    spec: dict[str, Any] = {"exposureMode": mode}
+    if mode == "Ingress":
+        spec["ingressConfig"] = {"host": "shells.localhost"}
+    elif mode == "VirtualService":
+        spec["virtualServiceConfig"] = {"gateway": f"default/{GATEWAY}"}
+    return spec
+
+
 def _token(rng: random.Random, ns: str, name: str, run: FaultRun) -> dict[str, Any]:
     return {
-        "exposureMode": rng.choice(run.exposure_modes),
+        **_any_exposure(rng, run),
         "auth": {"mode": "token"},
         "secretRef": {"name": run.kubeconfig_secret(ns)},
     }
@@ -467,11 +480,11 @@ def _token(rng: random.Random, ns: str, name: str, run: FaultRun) -> dict[str, A
 
 def _short_ttl(rng: random.Random, ns: str, name: str, run: FaultRun) -> dict[str, Any]:
     field = rng.choice(("ttl", "ttlSecondsAfterStarted"))
-    return {"exposureMode": rng.choice(run.exposure_modes), field: rng.randint(2, 6)}
+    return {**_any_exposure(rng, run), field: rng.randint(2, 6)}
 
 
 def _once(rng: random.Random, ns: str, name: str, run: FaultRun) -> dict[str, Any]:
-    return {"exposureMode": rng.choice(run.exposure_modes), "once": True}
+    return {**_any_exposure(rng, run), "once": True}
 
 
 def _missing_kubeconfig(rng: random.Random, ns: str, name: str, run: FaultRun) -> dict[str, Any]:
@@ -540,6 +553,8 @@ class FaultRun:
         store, :func:`sandbox_objects`).
     :param injected: errors injected so far by code (default :func:`sandbox_injected`).
     :param log: progress messages (default: none).
+    :param tolerate: known bugs the invariant checks count instead of reporting (see
+        :data:`~cloudtty_core.testing.invariants.KNOWN_BUGS`).
     """
 
     def __init__(
@@ -553,9 +568,11 @@ class FaultRun:
         objects: Callable[[], list[Manifest]] | None = None,
         injected: Callable[[], dict[str, int]] | None = None,
         log: Callable[[str], None] | None = None,
+        tolerate: frozenset[str] = frozenset(),
     ) -> None:
         from cloudtty_core.runtime.client import KubeClient
 
+        self.tolerate = tolerate
         self.cluster = cluster
         self.work_dir = work_dir
         self.rng = random.Random(seed)
@@ -569,6 +586,12 @@ class FaultRun:
         self.settings = OperatorSettings(min_idle=min_idle, worker_service_account="default")
         self.context = PlanContext(registry=plugins.registry, settings=self.settings)
         installed = set(plugins.registry.names("exposure"))
+        # Custom kinds are stored at one version and read by the backends at another.
+        self.api_versions = {
+            (kind.api_version.rpartition("/")[0], kind.kind): kind.api_version
+            for backend in plugins.registry.exposures()
+            for kind in backend.watched_kinds
+        }
         self.exposure_modes = tuple(
             m for m in ("NodePort", "ClusterIP", "Ingress", "VirtualService") if m in installed
         )
@@ -728,8 +751,7 @@ class FaultRun:
 
     def state(self) -> ClusterState:
         """Every object now, with custom kinds at the versions the operator reads them."""
-        versions = {("networking.istio.io", k): ISTIO_API for k in ("Gateway", "VirtualService")}
-        return ClusterState(self.objects(), versions)
+        return ClusterState(self.objects(), self.api_versions)
 
     def _stored_shell(self, namespace: str, name: str) -> Manifest | None:
         return self.cluster.get_object(f"{PLURAL}.{GROUP}", namespace, name)
@@ -744,6 +766,7 @@ class FaultRun:
             self.context,
             pool_namespaces=self.namespaces[:1],
             converged=converged,
+            tolerate=self.tolerate,
         )
 
     def settle(self, timeout: float) -> tuple[bool, InvariantReport, float]:
@@ -814,7 +837,7 @@ class FaultRun:
         if worker is None or shell.record.session_ended:
             return False
         if self.cluster.exit_container(shell.record.namespace, worker, 0, "once"):
-            shell.record = attrs.evolve(shell.record, session_ended=True)
+            shell.record = attrs.evolve(shell.record, session_ended=True, ended_worker=worker)
             self.figures.sessions_ended += 1
             return True
         return False
@@ -898,6 +921,12 @@ class FaultRun:
             self._kill(scenario)
         self._wait(lambda: all(o.alive for o in self.operators), 10, "every operator running")
         settled, report, seconds = self.settle(settle_timeout)
+        if not report.ok:
+            # What the check saw, for the post-mortem.
+            import json
+
+            dump = self.work_dir / f"state-{scenario.name}-{self.figures.scenarios}.json"
+            dump.write_text(json.dumps(self.state().objects, indent=1, sort_keys=True))
         # Faults off only for reading the operators' counters (over HTTP to their ports).
         self.cluster.clear_faults()
         error_types: Counter[str] = Counter()
@@ -919,6 +948,7 @@ class FaultRun:
         figures.shells_checked += report.shells_checked
         figures.invariant_checks += sum(report.checks.values())
         figures.violations += len(report.violations)
+        figures.known_bugs.update(report.known)
         figures.settle_seconds.append(seconds)
         delta = Figures()
         delta.add(figures)

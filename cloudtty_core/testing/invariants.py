@@ -80,6 +80,15 @@ __all__ = [
 INVARIANTS = ("phase", "orphan", "duplicate", "claim", "finalizer", "pool", "converged")
 """The names of the checks, in the order they run."""
 
+KNOWN_BUGS = {
+    "session-end-lost": (
+        "a shell whose session ended is served again by a new worker: the plan completing it "
+        "deleted the ended worker before the write recording the ending, and that write failed "
+        "(tests/test_faults_session_end.py)"
+    ),
+}
+"""Known bugs :func:`check_invariants` can be told to tolerate (counted, not violations)."""
+
 GONE = "(gone)"
 """The pseudo-phase of a shell that must no longer exist."""
 
@@ -117,6 +126,8 @@ class ShellRecord:
     cleanup: bool = False
     ttl_seconds: int | None = None
     created_at: datetime | None = None
+    ended_worker: str | None = None
+    """The worker whose session the workload ended."""
 
     def may_be_gone(self, now: datetime, slack: float = 2.0) -> bool:
         """Whether the shell may no longer exist at ``now``: deleted, or a cleanup shell whose
@@ -143,6 +154,8 @@ class InvariantReport:
     """How many individual checks ran, per invariant."""
     phases: Counter[str] = attrs.field(factory=Counter)
     """Shells seen per phase (``(gone)`` for recorded shells that no longer exist)."""
+    known: Counter[str] = attrs.field(factory=Counter)
+    """Occurrences of tolerated known bugs (see :data:`KNOWN_BUGS`), which are no violation."""
 
     @property
     def ok(self) -> bool:
@@ -346,6 +359,7 @@ def check_invariants(
     pool_namespaces: Sequence[str] = (),
     slack: float = 2.0,
     converged: bool = True,
+    tolerate: frozenset[str] = frozenset(),
 ) -> InvariantReport:
     """Check every invariant (see the module documentation) on ``state``.
 
@@ -356,6 +370,7 @@ def check_invariants(
     :param pool_namespaces: namespaces whose warm pools the operator fills at start.
     :param slack: seconds around a ttl's end where both sides are accepted.
     :param converged: also require that planning again writes nothing.
+    :param tolerate: names of :data:`KNOWN_BUGS` to count instead of reporting.
     """
     report = InvariantReport(objects_checked=len(state))
     checker = _Checker(state, report)
@@ -364,7 +379,7 @@ def check_invariants(
     report.shells_checked = len(shells) + sum(
         1 for key, r in by_name.items() if r.deleted and state.find(KIND, key[0], key[1]) is None
     )
-    _check_phases(checker, shells, by_name, now, context, slack)
+    _check_phases(checker, shells, by_name, now, context, slack, tolerate)
     _check_orphans(checker, shells)
     _check_duplicates(checker, shells)
     _check_claims(checker, shells)
@@ -382,6 +397,7 @@ def _check_phases(
     now: datetime,
     context: PlanContext,
     slack: float,
+    tolerate: frozenset[str],
 ) -> None:
     present = {(str(_meta(s).get("namespace")), str(_meta(s).get("name"))): s for s in shells}
     for key, record in records.items():
@@ -401,12 +417,23 @@ def _check_phases(
         assert isinstance(status, Mapping)
         phase = str(status.get("phase") or Phase.PENDING.value)
         checker.report.phases[phase] += 1
-        wanted = expected_phases(shell, checker.state, now, context, records.get(key), slack=slack)
+        known = records.get(key)
+        wanted = expected_phases(shell, checker.state, now, context, known, slack=slack)
+        if (
+            phase not in wanted
+            and "session-end-lost" in tolerate
+            and known is not None
+            and known.session_ended
+            and status.get("worker") != known.ended_worker
+            and phase in (Phase.PROVISIONING.value, Phase.READY.value)
+        ):
+            checker.report.known["session-end-lost"] += 1
+            continue
         checker.check(
             "phase",
             phase in wanted,
             subject,
-            f"phase {phase}, expected {' or '.join(sorted(wanted))}",
+            f"phase {phase}, expected {' or '.join(sorted(wanted))} ({_waiting(status)})",
         )
         generation = _meta(shell).get("generation")
         checker.check(
@@ -425,6 +452,16 @@ def _check_phases(
                 subject,
                 "Failed without an Accepted=False condition saying why",
             )
+
+
+def _waiting(status: Mapping[str, Any]) -> str:
+    """The conditions that are not True, as ``Type=Reason: message``."""
+    waiting = [
+        f"{c.get('type')}={c.get('reason')}: {c.get('message')}"
+        for c in status.get("conditions") or ()
+        if c.get("status") != "True" and c.get("type") != "Ready"
+    ]
+    return "; ".join(waiting) or "no condition is False"
 
 
 def _check_ready(
