@@ -16,13 +16,21 @@ import yaml
 from aiohttp import web
 
 from . import discovery, errors, tables
+from .apps import SCALABLE, scale_view
 from .auth import Authenticator, UserInfo
-from .cluster import Cluster, DeleteOptions
+from .cluster import Cluster, DeleteOptions, clone
 from .counters import RequestCounters
 from .errors import ApiError
 from .faults import FaultInjector
 from .openapi import OpenApiCache
-from .patches import APPLY_PATCH
+from .patches import (
+    APPLY_PATCH,
+    JSON_PATCH,
+    MERGE_PATCH,
+    STRATEGIC_MERGE_PATCH,
+    json_merge_patch,
+    json_patch,
+)
 from .podexec import command_of, serve_exec
 from .protowire import PROTOBUF
 from .protowire import decode as decode_protobuf
@@ -352,6 +360,8 @@ class ApiServer:
             return json_response(
                 self.tokens.token_request(sa, await _body(request, optional=True)), 201
             )
+        if sub == "scale" and rtype.storage in SCALABLE:
+            return await self._scale(request, route, verb)
         if sub == "exec" and verb in ("get", "create") and self.exec_target is not None:
             command = command_of(request)
             target = self.exec_target(ns or "", name, request.query.get("container"), command)
@@ -419,6 +429,59 @@ class ApiServer:
                 raise errors.not_found(rtype.plural, rtype.group, name)
             return json_response(updated)
         raise errors.method_not_allowed(request.method, f"{rtype.kind}/{sub}")
+
+    async def _scale(self, request: web.Request, route: Route, verb: str) -> web.Response:
+        """The ``scale`` subresource: an autoscaling/v1 Scale view of ``spec.replicas``."""
+        rtype, ns, name = route.rtype, route.namespace, route.name or ""
+        current = self.cluster.get(rtype, ns, name)
+        view = scale_view(rtype, current)
+        if verb == "get":
+            return json_response(view)
+        if verb == "update":
+            wanted = await _body(request)
+        elif verb == "patch":
+            content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+            patch = await _body(request)
+            if content_type == JSON_PATCH:
+                wanted = json_patch(view, patch)
+            elif content_type in (MERGE_PATCH, STRATEGIC_MERGE_PATCH):
+                wanted = json_merge_patch(view, patch)
+            else:
+                raise ApiError(
+                    415,
+                    f"the scale subresource does not accept {content_type or 'this'} patches",
+                    reason="UnsupportedMediaType",
+                )
+        else:
+            raise errors.method_not_allowed(request.method, f"{rtype.kind}/scale")
+        if not isinstance(wanted, dict):
+            raise errors.bad_request("the body must be a Scale object")
+        replicas = (wanted.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise errors.invalid(
+                "Scale",
+                "autoscaling",
+                name,
+                [
+                    errors.Cause(
+                        "spec.replicas",
+                        f"Invalid value: {replicas!r}: must be greater than or equal to 0",
+                    )
+                ],
+            )
+        expected = (wanted.get("metadata") or {}).get("resourceVersion")
+        if verb == "update" and expected and expected != current["metadata"]["resourceVersion"]:
+            raise errors.conflict(
+                rtype.plural,
+                rtype.group,
+                name,
+                "the object has been modified; please apply your changes to the latest version "
+                "and try again",
+            )
+        body = clone(current)
+        body.setdefault("spec", {})["replicas"] = replicas
+        updated = self.cluster.update(rtype, ns, name, body)
+        return json_response(scale_view(rtype, updated))
 
     def _authorize(self, request: web.Request, route: Route, verb: str) -> None:
         assert self.authorizer is not None

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from . import kubeconfig, tls
 from .admin import AdminApi
+from .apps import DeploymentStrategy, ReplicaSetStrategy
 from .auth import Authenticator
 from .bootstrap import bootstrap, default_rbac
 from .builtin_kinds import register_builtins
@@ -39,6 +40,7 @@ from .secrets import SecretStrategy
 from .services import ServiceStrategy
 from .store import Store
 from .tokens import TokenIssuer
+from .workloads import WorkloadController
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ class Sandbox:
                 "pods": PodStrategy(),
                 "services": self.services,
                 "secrets": SecretStrategy(),
+                "deployments.apps": DeploymentStrategy(),
+                "replicasets.apps": ReplicaSetStrategy(),
                 "namespaces": NamespaceStrategy(),
                 "customresourcedefinitions.apiextensions.k8s.io": CrdStrategy(),
             }
@@ -81,6 +85,7 @@ class Sandbox:
         self.namespaces: NamespaceController | None = None
         self.gc: GarbageCollector | None = None
         self.endpoints: EndpointsController | None = None
+        self.workloads: WorkloadController | None = None
         self.kubelet: Kubelet | None = None
         self.node_ports: NodePortForwarder | None = None
         self.ingress: IngressController | None = None
@@ -164,6 +169,8 @@ class Sandbox:
         self.gc.start()
         self.endpoints = EndpointsController(self.cluster)
         self.endpoints.start()
+        self.workloads = WorkloadController(self.cluster, emit_events=config.emit_events)
+        self.workloads.start()
         self.kubelet.start()
         if config.forward_node_ports:
             self.node_ports = NodePortForwarder(self.cluster, config.host)
@@ -188,6 +195,8 @@ class Sandbox:
             if controller is not None:
                 with contextlib.suppress(Exception):
                     await controller.stop()
+        if self.workloads is not None:
+            await self.workloads.stop()  # first, so no new pods race the kubelet's shutdown
         if self.kubelet is not None:
             await self.kubelet.stop()
         for controller in (self.endpoints, self.gc, self.namespaces):

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from . import meta
+from .apps import selector_string
 from .jsonpath import evaluate
 from .resources import PrinterColumn, ResourceType
 
@@ -181,6 +182,38 @@ def _ingress_row(ing: dict[str, Any]) -> list[Any]:
     ]
 
 
+def _workload_extra(obj: dict[str, Any]) -> list[Any]:
+    spec = obj.get("spec") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    return [
+        ",".join(str(c.get("name", "")) for c in containers),
+        ",".join(str(c.get("image", "")) for c in containers),
+        selector_string(spec.get("selector")) or "<none>",
+    ]
+
+
+def _deployment_row(deploy: dict[str, Any]) -> list[Any]:
+    spec, status = deploy.get("spec") or {}, deploy.get("status") or {}
+    return [
+        f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}",
+        status.get("updatedReplicas", 0),
+        status.get("availableReplicas", 0),
+        meta.age(deploy["metadata"].get("creationTimestamp")),
+        *_workload_extra(deploy),
+    ]
+
+
+def _replicaset_row(rs: dict[str, Any]) -> list[Any]:
+    spec, status = rs.get("spec") or {}, rs.get("status") or {}
+    return [
+        spec.get("replicas", 1),
+        status.get("replicas", 0),
+        status.get("readyReplicas", 0),
+        meta.age(rs["metadata"].get("creationTimestamp")),
+        *_workload_extra(rs),
+    ]
+
+
 def _age(obj: dict[str, Any]) -> str:
     return meta.age(obj["metadata"].get("creationTimestamp"))
 
@@ -193,6 +226,8 @@ _BUILTIN_ROWS: dict[str, Row] = {
     "events": _event_row,
     "events.events.k8s.io": _event_row,
     "jobs.batch": _job_row,
+    "deployments.apps": _deployment_row,
+    "replicasets.apps": _replicaset_row,
     "ingresses.networking.k8s.io": _ingress_row,
     "namespaces": lambda o: [(o.get("status") or {}).get("phase", ""), _age(o)],
     "secrets": lambda o: [o.get("type", "Opaque"), len(o.get("data") or {}), _age(o)],
