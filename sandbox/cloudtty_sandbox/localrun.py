@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .cluster import Cluster
+from .deathsig import die_with_parent
 from .selectors import field_value
 from .tokens import TokenIssuer
 
@@ -336,6 +337,7 @@ class LocalProcess:
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),
             )
 
     async def wait(self) -> int:

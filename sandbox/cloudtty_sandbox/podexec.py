@@ -20,6 +20,7 @@ import attrs
 import orjson
 from aiohttp import WSMsgType, web
 
+from .deathsig import die_with_parent
 from .errors import ApiError, bad_request
 
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
@@ -88,6 +89,7 @@ class ExecSession:
                     stdout=slave,
                     stderr=slave,
                     start_new_session=True,
+                    preexec_fn=die_with_parent(),
                 )
             finally:
                 os.close(slave)
@@ -102,6 +104,7 @@ class ExecSession:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),
             )
 
     def _read_pty(self) -> None:
