@@ -28,7 +28,7 @@ from .localrun import (
     expand_references,
     search_path,
 )
-from .podexec import ExecSession, ExecTarget, not_local
+from .podexec import ExecSession, ExecTarget
 from .podnet import PodIPAllocator
 from .pods import TERMINAL_PHASES
 from .tokens import TokenIssuer
@@ -692,11 +692,21 @@ class Kubelet:
                 400, f"container {container} is not valid for pod {name}", reason="BadRequest"
             )
         chosen = chosen or worker.containers[0]
-        if not chosen.local:
-            raise not_local(chosen.name, name)
         if chosen.exit_future.done():
             raise ApiError(400, f"container {chosen.name} is not running", reason="BadRequest")
-        env = worker.files.environment(chosen.spec, self.base_env(worker.files.root))
+        if not chosen.local:
+            # A simulated container has no process, but its exec runs like a local one's: in
+            # the pod's private directory, with its volumes and environment.
+            worker.files.pod = pod
+            try:
+                worker.files.materialise(chosen.spec)
+                env = worker.files.environment(chosen.spec, self.base_env(worker.files.root))
+            except ContainerConfigError as exc:
+                raise ApiError(
+                    400, f"container {chosen.name} cannot run: {exc}", reason="BadRequest"
+                ) from None
+        else:
+            env = worker.files.environment(chosen.spec, self.base_env(worker.files.root))
         workdir = chosen.spec.get("workingDir")
         cwd = worker.files.root / (workdir.lstrip("/") if workdir else "workdir")
         executable = shutil.which(command[0], path=env.get("PATH"))

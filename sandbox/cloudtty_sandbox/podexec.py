@@ -21,7 +21,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from .deathsig import die_with_parent
-from .errors import ApiError, bad_request
+from .errors import bad_request
 
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
@@ -245,10 +245,3 @@ def command_of(request: web.Request) -> list[str]:
     if not command:
         raise bad_request("you must specify at least one command for the container")
     return list(command)
-
-
-def not_local(container: str, pod: str) -> ApiError:
-    return bad_request(
-        f'container "{container}" of pod "{pod}" is simulated by the sandbox: '
-        "exec works only in containers of locally runnable images"
-    )

@@ -1,4 +1,4 @@
-"""kubectl exec (WebSocket remote-command protocol) into locally run containers."""
+"""kubectl exec (WebSocket remote-command protocol) into locally run and simulated containers."""
 
 from __future__ import annotations
 
@@ -79,16 +79,69 @@ def test_exec_with_a_tty_through_the_python_client(sandbox_api_client, running):
     assert "is-a-tty" in output
 
 
-def test_exec_into_a_simulated_container_is_refused(sandbox, sandbox_api_client, wait):
+def test_kubectl_exec_into_a_simulated_container_runs_in_its_pod_directory(
+    sandbox, sandbox_api_client, wait
+):
+    core = client.CoreV1Api(sandbox_api_client)
+    core.create_namespaced_secret(
+        "default", {"metadata": {"name": "creds"}, "stringData": {"password": "s3cret"}}
+    )
+    core.create_namespaced_pod(
+        "default",
+        {
+            "metadata": {"name": "sim"},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "busybox",
+                        "env": [{"name": "GREETING", "value": "hi"}],
+                        "volumeMounts": [{"name": "creds", "mountPath": "/etc/creds"}],
+                    },
+                    {"name": "other", "image": "busybox", "workingDir": "/srv"},
+                ],
+                "volumes": [{"name": "creds", "secret": {"secretName": "creds"}}],
+            },
+        },
+    )
+    wait(lambda: core.read_namespaced_pod("sim", "default").status.phase == "Running")
+    result = sandbox.kubectl(
+        "exec",
+        "sim",
+        "--",
+        "sh",
+        "-c",
+        'echo "$GREETING $(basename $PWD)"; cat "$CLOUDTTY_SANDBOX_ROOT/etc/creds/password"',
+    )
+    assert result.stdout.splitlines() == ["hi workdir", "s3cret"]
+    root = sandbox.kubectl("exec", "sim", "--", "sh", "-c", "echo $CLOUDTTY_SANDBOX_ROOT").stdout
+    assert root.strip().startswith(str(sandbox.sandbox.work_dir))
+    other = sandbox.kubectl("exec", "sim", "-c", "other", "--", "pwd").stdout.strip()
+    assert other == f"{root.strip()}/srv"
+    piped = sandbox.kubectl("exec", "-i", "sim", "--", "cat", input="to a simulated pod\n")
+    assert piped.stdout == "to a simulated pod\n"
+    failed = sandbox.kubectl("exec", "sim", "--", "sh", "-c", "exit 4", check=False)
+    assert failed.returncode == 4
+
+
+def test_exec_into_an_exited_simulated_container_is_refused(sandbox, sandbox_api_client, wait):
     core = client.CoreV1Api(sandbox_api_client)
     core.create_namespaced_pod(
         "default",
-        {"metadata": {"name": "sim"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}},
+        {
+            "metadata": {"name": "done"},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "c", "image": "busybox"}],
+            },
+        },
     )
-    wait(lambda: core.read_namespaced_pod("sim", "default").status.phase == "Running")
-    result = sandbox.kubectl("exec", "sim", "--", "true", check=False)
+    wait(lambda: core.read_namespaced_pod("done", "default").status.phase == "Running")
+    sandbox.exit_container("default", "done", 0)
+    wait(lambda: core.read_namespaced_pod("done", "default").status.phase == "Succeeded")
+    result = sandbox.kubectl("exec", "done", "--", "true", check=False)
     assert result.returncode != 0
-    assert "simulated" in result.stderr
+    assert "not running" in result.stderr or "completed pod" in result.stderr
 
 
 def test_exec_sessions_end_with_the_sandbox(sandbox_config, tmp_path, wait):
