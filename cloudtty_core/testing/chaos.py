@@ -326,6 +326,7 @@ class Figures:
     shells_created: int = 0
     shells_deleted: int = 0
     sessions_ended: int = 0
+    exits_ignored: int = 0
     workers_crashed: int = 0
     secrets_created_late: int = 0
     kills: int = 0
@@ -836,10 +837,28 @@ class FaultRun:
         worker = self._ready_worker(shell)
         if worker is None or shell.record.session_ended:
             return False
-        if self.cluster.exit_container(shell.record.namespace, worker, 0, "once"):
+        namespace = shell.record.namespace
+        if self.cluster.exit_container(namespace, worker, 0, "once") and self._exited(
+            namespace, worker
+        ):
             shell.record = attrs.evolve(shell.record, session_ended=True, ended_worker=worker)
             self.figures.sessions_ended += 1
             return True
+        return False
+
+    def _exited(self, namespace: str, pod: str, timeout: float = 2.0) -> bool:
+        """Whether the pod shows its containers terminated (or is gone) soon after an exit;
+        an exit the sandbox's kubelet did not carry out is not counted as an ending."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.cluster.get_object("pods", namespace, pod)
+            if found is None:
+                return True
+            statuses = (found.get("status") or {}).get("containerStatuses") or ()
+            if statuses and all((s.get("state") or {}).get("terminated") for s in statuses):
+                return True
+            time.sleep(0.05)
+        self.figures.exits_ignored += 1
         return False
 
     def crash_worker(self, shell: _Shell) -> bool:

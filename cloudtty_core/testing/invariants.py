@@ -376,9 +376,8 @@ def check_invariants(
     checker = _Checker(state, report)
     by_name = {(r.namespace, r.name): r for r in records}
     shells = state.shells()
-    report.shells_checked = len(shells) + sum(
-        1 for key, r in by_name.items() if r.deleted and state.find(KIND, key[0], key[1]) is None
-    )
+    present = {(str(_meta(s).get("namespace")), str(_meta(s).get("name"))) for s in shells}
+    report.shells_checked = len(present | set(by_name))
     _check_phases(checker, shells, by_name, now, context, slack, tolerate)
     _check_orphans(checker, shells)
     _check_duplicates(checker, shells)
