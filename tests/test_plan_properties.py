@@ -313,7 +313,13 @@ def test_every_shell_reaches_ready_and_then_planning_is_quiet(
     for raw in raws:
         for obj in _kubeconfig_for(raw):
             meta = obj["metadata"]
-            dependencies[(obj["kind"], meta["namespace"], meta["name"])] = obj
+            key = (obj["kind"], meta["namespace"], meta["name"])
+            if key in dependencies:  # two shells naming one Secret with different keys
+                for field in ("stringData", "data"):
+                    if field in obj:
+                        dependencies[key][field] = {**dependencies[key][field], **obj[field]}
+            else:
+                dependencies[key] = obj
     start = create(Snapshot.with_default_node(), *dependencies.values(), *raws)
     refs = [shell_ref(r["metadata"]["namespace"], r["metadata"]["name"]) for r in raws]
     image = FakeImageBackend()
