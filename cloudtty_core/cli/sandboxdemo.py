@@ -8,8 +8,8 @@ and stopped together.
         demo.kubeconfig_path      # the sandbox as the shell's own ServiceAccount
 
 Starting runs the steps of :data:`STEPS` in order -- the sandbox (in this process, on a thread
-of its own), the objects an installation needs (CRD, worker ServiceAccount and Role, from the
-same builder as ``cloudtty manifests``), the operator with every installed plugin (in this
+of its own), the objects an installation needs (the CRD and RBAC, from the same builder as
+``cloudtty manifests``), the operator with every installed plugin (in this
 process), a warm worker pool, and the sample CloudShell (token auth) until it is Ready.
 Stopping -- also after a failed start, Ctrl-C or an exception in the ``with`` body -- stops
 the operator, then the sandbox with every pod process it runs, then kills whatever process
