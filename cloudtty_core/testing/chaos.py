@@ -817,7 +817,9 @@ class FaultRun:
         return shell
 
     def delete_shell(self, shell: _Shell) -> None:
-        """Delete a shell (whatever phase it is in)."""
+        """Delete a shell (whatever phase it is in; once)."""
+        if shell.record.deleted:
+            return
         self._delete_shell(shell.record.namespace, shell.record.name)
         shell.record = attrs.evolve(shell.record, deleted=True)
         self.figures.shells_deleted += 1
@@ -979,11 +981,13 @@ class FaultRun:
         return result
 
     def _kill(self, scenario: Scenario) -> None:
-        victim = self._leader() if scenario.replicas > 1 else self.operators[0]
-        if victim is None:
-            victim = self.rng.choice(self.operators)
+        if scenario.replicas == 1:
+            victim = self.operators[0]
         else:
-            self.figures.leader_kills += 1
+            leader = self._leader()
+            if leader is not None:
+                self.figures.leader_kills += 1
+            victim = leader or self.rng.choice(self.operators)
         victim.kill()
         self.figures.kills += 1
         victim.start()
