@@ -10,9 +10,11 @@ event-loop thread, which lives exactly as long as the sandbox.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import signal
 import sys
+import termios
 from collections.abc import Callable
 from typing import Any
 
@@ -32,20 +34,28 @@ def _load_prctl() -> Any:
 _PRCTL = _load_prctl()
 
 
-def die_with_parent(sig: signal.Signals = signal.SIGKILL) -> Callable[[], None] | None:
+def die_with_parent(
+    sig: signal.Signals = signal.SIGKILL, *, controlling_tty: bool = False
+) -> Callable[[], None] | None:
     """A ``preexec_fn`` that makes the child receive ``sig`` when its parent thread exits.
 
-    ``None`` where the platform has no ``prctl`` (the graceful stop still applies there).
+    With ``controlling_tty`` the child (a new session's leader, its stdin a terminal) also takes
+    that terminal as its controlling terminal, so job control and Ctrl-C work in it. ``None``
+    where there is nothing to do (no ``prctl``: the graceful stop still applies there).
     """
-    if _PRCTL is None:
+    if _PRCTL is None and not controlling_tty:
         return None
     parent = os.getpid()
     prctl = _PRCTL
     number = int(sig)
+    ioctl, set_ctty = fcntl.ioctl, termios.TIOCSCTTY
 
     def arm() -> None:
-        prctl(PR_SET_PDEATHSIG, number, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the request was made
-            os.kill(os.getpid(), number)
+        if controlling_tty:
+            ioctl(0, set_ctty, 0)
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, number, 0, 0, 0)
+            if os.getppid() != parent:  # the parent died before the request was made
+                os.kill(os.getpid(), number)
 
     return arm

@@ -89,7 +89,7 @@ class ExecSession:
                     stdout=slave,
                     stderr=slave,
                     start_new_session=True,
-                    preexec_fn=die_with_parent(),
+                    preexec_fn=die_with_parent(controlling_tty=True),
                 )
             finally:
                 os.close(slave)

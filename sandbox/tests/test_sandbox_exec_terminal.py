@@ -117,6 +117,7 @@ def test_an_interactive_shell_in_the_pod_follows_resizes_and_reports_its_exit_st
     terminal: Any,
 ) -> None:
     term = terminal("exec", "-it", "app", "--", "sh")
+    term.expect(r"[#$] $")  # the prompt: typing earlier would mix the echo and the output
     term.type('echo "$GREETING from $(basename "$PWD") on a $(tty | cut -c1-8)"\r')
     term.expect(r"^hello from workdir on a /dev/pts\r?$")
     term.type("stty size\r")
@@ -133,6 +134,14 @@ def test_an_interactive_shell_in_the_pod_follows_resizes_and_reports_its_exit_st
         except AssertionError:
             continue
     term.expect(r"^40 120\r?$")
+    # The pod's terminal is the shell's controlling terminal: Ctrl-C interrupts a command.
+    term.type("sleep 120; echo not-interrupted\r")
+    term.expect(r"sleep 120; echo not-interrupted\r?$")
+    term.type("\x03")
+    term.expect(r"\^C\s*[#$] $")  # interrupted, and a new prompt (not after 120 s)
+    term.type("echo after-ctrl-c\r")
+    term.expect(r"^after-ctrl-c\r?$")
+    assert b"not-interrupted\r\n" not in term.output.replace(b"echo not-interrupted", b"")
     term.type("exit 7\r")
     assert term.process.wait(20) == 7
 
