@@ -98,7 +98,6 @@ def main(argv: list[str] | None = None) -> int:
             work_dir / "operators",
             seed=args.seed,
             log=log,
-            tolerate=frozenset({"session-end-lost"}),
         )
         with run.running():
             cycle = phases(args.factor, args.kills_per_phase, args.leader_kills)

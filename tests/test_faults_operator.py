@@ -27,7 +27,6 @@ pytest.importorskip("kubernetes")
 sandbox_module = pytest.importorskip("cloudtty_sandbox")
 
 SEED = 20240501
-KNOWN = frozenset({"session-end-lost"})
 
 
 @pytest.fixture
@@ -45,9 +44,7 @@ def sandbox_config(tmp_path: Path) -> Any:
 
 @pytest.fixture
 def fault_run(sandbox: Any, tmp_path: Path) -> Iterator[FaultRun]:
-    # A known bug (tests/test_faults_session_end.py, xfail) is counted, not failed on: the
-    # random faults hit it now and then.
-    run = FaultRun(sandbox, tmp_path / "operators", seed=SEED, tolerate=KNOWN)
+    run = FaultRun(sandbox, tmp_path / "operators", seed=SEED)
     with run.running():
         yield run
 

@@ -1,11 +1,10 @@
 """A session that ended must end its shell even when the write recording it fails.
 
-The plan that completes a shell whose terminal exited 0 deletes the spent worker *before* it
-writes the status (or, with ``cleanup``, before it removes the finalizer and deletes the shell):
-when that last write fails (a 500, a conflict, the operator killed there), the next pass finds
-no ended worker -- the only evidence of the ending is gone -- so the shell counts its worker as
-lost and gets a new one: a ``once`` shell is served again, a ``cleanup`` shell never goes.
-The fault suite meets this at random; these tests fail exactly that one write.
+The ended worker is the only evidence that a session ended. The planner therefore records the
+ending (phase Completed) before it tears the worker down; were the worker deleted first, a failed
+status write or finalizer removal (a 500, a conflict, the operator killed there) would leave a
+shell whose worker looks lost, and a ``once`` shell would be served again, a ``cleanup`` shell
+never go. These tests fail exactly that one write.
 """
 
 from __future__ import annotations
@@ -21,12 +20,6 @@ from cloudtty_core.runtime.testing import OperatorHarness, wait_for
 
 pytest.importorskip("kubernetes")
 sandbox_module = pytest.importorskip("cloudtty_sandbox")
-
-BUG = (
-    "the plan completing a shell deletes its ended worker before the write that records the "
-    "ending (status, or finalizer removal with cleanup); when that write fails the next pass "
-    "sees a lost worker and serves the shell again"
-)
 
 
 @pytest.fixture
@@ -73,18 +66,22 @@ def _end_session_with_a_failing_write(
     return hook
 
 
-@pytest.mark.xfail(strict=True, reason=BUG)
 def test_a_once_shell_completes_when_the_status_write_after_its_session_ended_fails(
     harness: OperatorHarness, sandbox: Any
 ) -> None:
     _end_session_with_a_failing_write(
         harness, sandbox, "ends", "update CloudShell default/ends status"
     )
-    shell = harness.wait_phase("ends", "Completed", timeout=8)
-    assert not shell["status"].get("worker")
+    harness.wait_phase("ends", "Completed", timeout=8)
+
+    def released() -> bool:
+        shell = harness.shell("ends") or {}
+        return not (shell.get("status") or {}).get("worker")
+
+    wait_for(released, timeout=8, what="the ended worker released")
+    assert harness.shell("ends")["status"]["phase"] == "Completed"  # type: ignore[index]
 
 
-@pytest.mark.xfail(strict=True, reason=BUG)
 def test_a_cleanup_shell_goes_when_the_finalizer_removal_after_its_session_ended_fails(
     harness: OperatorHarness, sandbox: Any
 ) -> None:

@@ -359,7 +359,14 @@ def test_session_end_completes_the_shell(message: str, reason: str) -> None:
     snap, done = step(snap, "kim", ctx)
     assert status_of(snap, "kim")["phase"] == "Completed"
     assert [e.reason for e in done.events] == [reason]
-    assert ObjectRef("v1", "Pod", "default", worker) in done.deletes
+    # The ending is recorded before anything is torn down: the ended worker is its evidence.
+    assert not done.deletes
+    assert snap.get("v1", "Pod", "default", worker) is not None
+    snap, teardown = step(snap, "kim", ctx)
+    assert ObjectRef("v1", "Pod", "default", worker) in teardown.deletes
+    assert snap.get("v1", "Pod", "default", worker) is None
+    assert status_of(snap, "kim").get("worker") is None
+    assert plan_once(snap, "kim", ctx, NOW).is_empty
 
 
 def test_lost_worker_is_replaced_and_the_shell_rebound() -> None:

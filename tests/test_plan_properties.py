@@ -1,8 +1,9 @@
 """Properties of the planner over generated shells and cluster histories.
 
 The central one: applying a plan to the observed cluster and planning again gives an empty
-plan. The one exception is a kubeconfig the runtime has just issued (the planner must read the
-Secret the runtime wrote), which takes exactly one more pass.
+plan. The exceptions take exactly one more pass: a kubeconfig the runtime has just issued (the
+planner must read the Secret the runtime wrote), and a session ending, which is recorded before
+the ended worker is torn down.
 """
 
 from __future__ import annotations
@@ -146,8 +147,11 @@ class PlannerMachine(RuleBasedStateMachine):
             self.deleted[ref] = uid
             return
         second = self._plan(ref)
-        if first.issue_kubeconfig is not None:
+        if first.issue_kubeconfig is not None or _records_an_ending(raw, first):
             self.snapshot = apply_plan(self.snapshot, second, shell=ref, now=self.now)
+            if self.snapshot.get(API_VERSION, KIND, ref.namespace, ref.name) is None:
+                self.deleted[ref] = uid
+                return
             second = self._plan(ref)
         assert second.is_empty, f"planning again after applying wrote again: {second!r}"
         self._note_served()
@@ -278,6 +282,13 @@ TestPlannerMachine.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+def _records_an_ending(raw: dict[str, Any], first: Any) -> bool:
+    """Whether ``first`` only recorded that the session ended (teardown comes next pass)."""
+    before = (raw.get("status") or {}).get("phase")
+    after = first.status.phase.value if first.status and first.status.phase else None
+    return after == "Completed" and before != "Completed" and not first.deletes
 
 
 def _kubeconfig_for(raw: dict[str, Any]) -> list[dict[str, Any]]:

@@ -260,7 +260,7 @@ def _plan_valid(
         event = _ENDINGS.get(reason, Event.SESSION_ENDED)
         if builder.can(event):
             builder.step(event, f"the terminal session ended ({reason})")
-            return _finish(shell, ident, builder, cluster, context)
+            return _record_ending(builder)
     gone = [*workers.stale, *([workers.ended] if workers.ended is not None else [])]
     for stale in gone:  # failed, spare, or ended before anyone could use it
         work.deletes += _worker_refs(stale, cluster)
@@ -534,6 +534,17 @@ def _session(
 # ------------------------------------------------------------------------------------------
 # Finished shells
 # ------------------------------------------------------------------------------------------
+
+
+def _record_ending(builder: StatusBuilder) -> Plan:
+    """Only the new phase: the ended worker is the sole evidence that the session ended.
+
+    Tearing the worker down in the same plan would lose that evidence whenever the status write
+    after it fails (an API error, the operator killed in between): the next pass would see a
+    lost worker and provision a new one. So the ending is recorded first, and the next pass --
+    the shell is terminal then -- removes the worker (and, with ``cleanup``, the shell).
+    """
+    return Plan(status=builder.result(), events=tuple(builder.events), requeue_after=0.0)
 
 
 def _finish(

@@ -341,7 +341,6 @@ class Figures:
     shells_checked: int = 0
     invariant_checks: int = 0
     violations: int = 0
-    known_bugs: Counter[str] = attrs.field(factory=Counter)
     crashes: int = 0
     settle_seconds: list[float] = attrs.field(factory=list)
 
@@ -360,7 +359,6 @@ class Figures:
         """JSON-ready figures."""
         out = attrs.asdict(self)
         out["faults_injected"] = dict(sorted(self.faults_injected.items()))
-        out["known_bugs"] = dict(sorted(self.known_bugs.items()))
         out["faults_injected_total"] = sum(self.faults_injected.values())
         settle = sorted(self.settle_seconds)
         out["settle_seconds"] = {
@@ -554,8 +552,6 @@ class FaultRun:
         store, :func:`sandbox_objects`).
     :param injected: errors injected so far by code (default :func:`sandbox_injected`).
     :param log: progress messages (default: none).
-    :param tolerate: known bugs the invariant checks count instead of reporting (see
-        :data:`~cloudtty_core.testing.invariants.KNOWN_BUGS`).
     """
 
     def __init__(
@@ -569,11 +565,9 @@ class FaultRun:
         objects: Callable[[], list[Manifest]] | None = None,
         injected: Callable[[], dict[str, int]] | None = None,
         log: Callable[[str], None] | None = None,
-        tolerate: frozenset[str] = frozenset(),
     ) -> None:
         from cloudtty_core.runtime.client import KubeClient
 
-        self.tolerate = tolerate
         self.cluster = cluster
         self.work_dir = work_dir
         self.rng = random.Random(seed)
@@ -767,7 +761,6 @@ class FaultRun:
             self.context,
             pool_namespaces=self.namespaces[:1],
             converged=converged,
-            tolerate=self.tolerate,
         )
 
     def settle(self, timeout: float) -> tuple[bool, InvariantReport, float]:
@@ -969,7 +962,6 @@ class FaultRun:
         figures.shells_checked += report.shells_checked
         figures.invariant_checks += sum(report.checks.values())
         figures.violations += len(report.violations)
-        figures.known_bugs.update(report.known)
         figures.settle_seconds.append(seconds)
         delta = Figures()
         delta.add(figures)

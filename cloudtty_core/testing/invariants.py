@@ -80,15 +80,6 @@ __all__ = [
 INVARIANTS = ("phase", "orphan", "duplicate", "claim", "finalizer", "pool", "converged")
 """The names of the checks, in the order they run."""
 
-KNOWN_BUGS = {
-    "session-end-lost": (
-        "a shell whose session ended is served again by a new worker: the plan completing it "
-        "deleted the ended worker before the write recording the ending, and that write failed "
-        "(tests/test_faults_session_end.py)"
-    ),
-}
-"""Known bugs :func:`check_invariants` can be told to tolerate (counted, not violations)."""
-
 GONE = "(gone)"
 """The pseudo-phase of a shell that must no longer exist."""
 
@@ -154,8 +145,6 @@ class InvariantReport:
     """How many individual checks ran, per invariant."""
     phases: Counter[str] = attrs.field(factory=Counter)
     """Shells seen per phase (``(gone)`` for recorded shells that no longer exist)."""
-    known: Counter[str] = attrs.field(factory=Counter)
-    """Occurrences of tolerated known bugs (see :data:`KNOWN_BUGS`), which are no violation."""
 
     @property
     def ok(self) -> bool:
@@ -359,7 +348,6 @@ def check_invariants(
     pool_namespaces: Sequence[str] = (),
     slack: float = 2.0,
     converged: bool = True,
-    tolerate: frozenset[str] = frozenset(),
 ) -> InvariantReport:
     """Check every invariant (see the module documentation) on ``state``.
 
@@ -370,7 +358,6 @@ def check_invariants(
     :param pool_namespaces: namespaces whose warm pools the operator fills at start.
     :param slack: seconds around a ttl's end where both sides are accepted.
     :param converged: also require that planning again writes nothing.
-    :param tolerate: names of :data:`KNOWN_BUGS` to count instead of reporting.
     """
     report = InvariantReport(objects_checked=len(state))
     checker = _Checker(state, report)
@@ -378,7 +365,7 @@ def check_invariants(
     shells = state.shells()
     present = {(str(_meta(s).get("namespace")), str(_meta(s).get("name"))) for s in shells}
     report.shells_checked = len(present | set(by_name))
-    _check_phases(checker, shells, by_name, now, context, slack, tolerate)
+    _check_phases(checker, shells, by_name, now, context, slack)
     _check_orphans(checker, shells)
     _check_duplicates(checker, shells)
     _check_claims(checker, shells)
@@ -396,7 +383,6 @@ def _check_phases(
     now: datetime,
     context: PlanContext,
     slack: float,
-    tolerate: frozenset[str],
 ) -> None:
     present = {(str(_meta(s).get("namespace")), str(_meta(s).get("name"))): s for s in shells}
     for key, record in records.items():
@@ -418,16 +404,6 @@ def _check_phases(
         checker.report.phases[phase] += 1
         known = records.get(key)
         wanted = expected_phases(shell, checker.state, now, context, known, slack=slack)
-        if (
-            phase not in wanted
-            and "session-end-lost" in tolerate
-            and known is not None
-            and known.session_ended
-            and status.get("worker") != known.ended_worker
-            and phase in (Phase.PROVISIONING.value, Phase.READY.value)
-        ):
-            checker.report.known["session-end-lost"] += 1
-            continue
         checker.check(
             "phase",
             phase in wanted,
