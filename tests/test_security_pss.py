@@ -227,12 +227,7 @@ def test_webterm_pods_are_restricted_from_the_pool_and_made_on_demand() -> None:
             assert_restricted(pod, f"webterm pod {pod['metadata']['name']}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the ttyd backend's cold pod sets no runAsNonRoot (and CloudTTY's runAsUser: root "
-    "is allowed): it fails the restricted profile",
-)
-@pytest.mark.parametrize("run_as", [None, "1000"])
+@pytest.mark.parametrize("run_as", [None, "1000", "root"])
 def test_ttyd_cold_pods_are_restricted(run_as: str | None) -> None:
     pytest.importorskip("cloudtty_ttyd")
     spec: dict[str, Any] = {"secretRef": {"name": "kubeconfig"}}

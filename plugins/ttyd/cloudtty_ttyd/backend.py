@@ -40,15 +40,25 @@ def ttyd_args(shell: CloudShell, base_path: str, command: tuple[str, ...]) -> li
     return [*args, "--", *command]
 
 
+#: The user a terminal runs as when the spec names none, or names root.
+DEFAULT_UID = 1000
+
+
 def _run_as(shell: CloudShell) -> dict[str, Any]:
-    user = shell.spec.run_as_user
-    if user is None:
-        return {}
-    text = str(user).strip()
-    uid = 0 if text == "root" else int(text) if text.isdigit() else None
-    if uid is None:
-        return {}
-    return {"runAsUser": uid, "runAsGroup": uid, "fsGroup": uid}
+    """The pod's security context: never root, so every pod passes the restricted profile.
+
+    CloudTTY manifests often say ``runAsUser: root``; it still shows in the USER column, but the
+    terminal runs as :data:`DEFAULT_UID` (a numeric non-zero ``runAsUser`` is honoured).
+    """
+    text = str(shell.spec.run_as_user or "").strip()
+    uid = int(text) if text.isdigit() and int(text) > 0 else DEFAULT_UID
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
 
 
 @attrs.frozen
@@ -121,8 +131,7 @@ class TtydBackend:
             "containers": [container],
             "volumes": [volume],
         }
-        if security := _run_as(shell):
-            pod_spec["securityContext"] = security
+        pod_spec["securityContext"] = _run_as(shell)
         ttl = shell.spec.effective_ttl_seconds()
         if ttl:
             pod_spec["activeDeadlineSeconds"] = int(ttl)

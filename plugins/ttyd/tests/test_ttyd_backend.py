@@ -133,8 +133,12 @@ def test_spec_pass_through_fields() -> None:
     [container] = spec["containers"]
     assert {"name": "EDITOR", "value": "vim"} in container["env"]
     assert container["resources"] == {"limits": {"memory": "256Mi"}}
-    root = named(BACKEND.cold_pod(request(runAsUser="root")))
-    assert root["spec"]["securityContext"]["runAsUser"] == 0
+    # CloudTTY's `runAsUser: root` never makes a root terminal: pods stay restricted.
+    for asked in ("root", "0", None):
+        fields = {"runAsUser": asked} if asked is not None else {}
+        pod = named(BACKEND.cold_pod(request(**fields)))
+        assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+        assert pod["spec"]["securityContext"]["runAsUser"] == 1000
 
 
 def test_auth_it_cannot_enforce_is_refused() -> None:
