@@ -177,7 +177,6 @@ class OperatorSettings:
         min_idle: idle warm workers kept per pool key (namespace, image backend, image).
         min_idle_per_namespace: overrides of ``min_idle`` by namespace.
         images: image per image backend name, overriding the backend's ``default_image``.
-        worker_service_account: ServiceAccount the worker pods run as (it reads their session).
         default_token_seconds: lifetime of generated credentials for shells without a TTL.
         always_finalize: put the finalizer on every shell; when false, only on shells whose
             objects need explicit cleanup (shared routes, objects in other namespaces), which
@@ -190,7 +189,6 @@ class OperatorSettings:
     min_idle: int = 1
     min_idle_per_namespace: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen_int_map)
     images: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_str_map)
-    worker_service_account: str = "cloudtty-worker"
     default_token_seconds: int = 3600
     always_finalize: bool = True
 

@@ -82,8 +82,6 @@ def test_bad_shells_over_http_are_refused_or_failed_naming_the_field_and_nothing
             str(sandbox.kubeconfig_path),
             "--min-idle",
             "0",
-            "--worker-service-account",
-            "default",
             "--metrics-host",
             "127.0.0.1",
             "--metrics-port",

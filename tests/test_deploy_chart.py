@@ -400,7 +400,6 @@ def test_cloudtty_run_understands_the_default_arguments(chart):
     assert config.metrics_port == 8080
     assert config.settings.cluster_role == "view"
     assert config.settings.min_idle == 1
-    assert config.settings.worker_service_account == "cloudtty-worker"
     assert config.effective_pool_namespaces() == ("default",)
     assert config.blocked_plugins == ()
 

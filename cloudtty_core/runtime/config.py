@@ -223,11 +223,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="image of an image backend (repeatable)",
     )
     shells.add_argument(
-        "--worker-service-account",
-        default=settings.worker_service_account,
-        help=f"ServiceAccount of worker pods (default {settings.worker_service_account})",
-    )
-    shells.add_argument(
         "--default-token-seconds",
         type=int,
         default=settings.default_token_seconds,
@@ -328,7 +323,6 @@ def config_from_args(args: argparse.Namespace) -> RuntimeConfig:
         min_idle=args.min_idle,
         min_idle_per_namespace=min_idle_ns,
         images=images,
-        worker_service_account=args.worker_service_account,
         default_token_seconds=args.default_token_seconds,
         always_finalize=args.finalize_always,
     )

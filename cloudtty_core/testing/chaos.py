@@ -578,7 +578,7 @@ class FaultRun:
         self.log = log or (lambda message: None)
         self.client = KubeClient.for_url(cluster.url, cluster.admin_token)
         plugins = load_plugins()
-        self.settings = OperatorSettings(min_idle=min_idle, worker_service_account="default")
+        self.settings = OperatorSettings(min_idle=min_idle)
         self.context = PlanContext(registry=plugins.registry, settings=self.settings)
         installed = set(plugins.registry.names("exposure"))
         # Custom kinds are stored at one version and read by the backends at another.
@@ -655,8 +655,6 @@ class FaultRun:
             str(self.min_idle),
             "--pool-namespace",
             self.namespaces[0],
-            "--worker-service-account",
-            "default",
             "--metrics-host",
             "127.0.0.1",
             "--metrics-port",

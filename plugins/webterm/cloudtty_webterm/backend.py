@@ -16,7 +16,6 @@ import attrs
 from cloudtty_core import (
     ColdPodRequest,
     Manifest,
-    OperatorSettings,
     SessionRequest,
     WorkerRequest,
     format_time,
@@ -66,7 +65,7 @@ def _container_security() -> dict[str, Any]:
     }
 
 
-def _pod(namespace: str, image: str, args: list[str], settings: OperatorSettings) -> dict[str, Any]:
+def _pod(namespace: str, image: str, args: list[str]) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": image,
@@ -105,7 +104,6 @@ def _pod(namespace: str, image: str, args: list[str], settings: OperatorSettings
         },
         "spec": {
             "restartPolicy": "Never",
-            "serviceAccountName": settings.worker_service_account,
             "enableServiceLinks": False,
             "securityContext": {
                 "runAsNonRoot": True,
@@ -154,7 +152,7 @@ class WebtermBackend:
 
     def worker_pod(self, request: WorkerRequest) -> Manifest:
         """An idle worker: listens at once (Ready on /healthz) and waits for its session."""
-        return _pod(request.pool.namespace, request.pool.image, ["worker"], request.settings)
+        return _pod(request.pool.namespace, request.pool.image, ["worker"])
 
     def cold_pod(self, request: ColdPodRequest) -> Manifest:
         """Not used: webterm always runs from the warm pool (``supports_warm_pool``)."""

@@ -48,13 +48,12 @@ def test_warm_worker_in_the_sandbox_serves_its_session(
 ) -> None:
     core = kubernetes.client.CoreV1Api(sandbox_api_client)
     settings = OperatorSettings()
-    core.create_namespaced_service_account(
-        NAMESPACE, {"metadata": {"name": settings.worker_service_account}}
-    )
+    core.create_namespaced_service_account(NAMESPACE, {"metadata": {"name": "webterm-worker-1"}})
     pod = BACKEND.worker_pod(
         WorkerRequest(PoolKey(NAMESPACE, "webterm", BACKEND.default_image), settings)
     )
     pod["metadata"]["name"] = "webterm-worker-1"
+    pod["spec"]["serviceAccountName"] = "webterm-worker-1"  # the planner gives each its own
     # once ends the worker after its client left and did not come back within the grace time.
     pod["spec"]["containers"][0]["args"] += ["--reconnect-grace", "0.5"]
     core.create_namespaced_pod(NAMESPACE, pod)
