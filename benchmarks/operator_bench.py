@@ -478,6 +478,30 @@ def ready_histogram(text: str) -> dict[str, Any]:
     return found
 
 
+def operator_view(text: str) -> dict[str, Any]:
+    """What the operator's own metrics say about a run: reconcile passes by result, their
+    mean time, and the mean latency of its API requests by verb."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    sums: Counter[tuple[str, str]] = Counter()
+    passes: Counter[str] = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name == "cloudtty_reconciles_total":
+                passes[f"{labels['kind']} {labels['result']}"] += sample.value
+            elif sample.name.startswith("cloudtty_reconcile_duration_seconds_"):
+                sums[(f"reconcile {labels['kind']}", sample.name.rsplit("_", 1)[1])] += sample.value
+            elif sample.name.startswith("cloudtty_api_request_duration_seconds_"):
+                sums[(f"api {labels['verb']}", sample.name.rsplit("_", 1)[1])] += sample.value
+    means = {
+        what: 1000 * sums[(what, "sum")] / sums[(what, "count")]
+        for what, part in list(sums)
+        if part == "count" and sums[(what, "count")]
+    }
+    return {"passes": dict(passes), "mean_ms": means}
+
+
 def create_all(client: KubeClient, manifests: list[dict[str, Any]], concurrency: int) -> None:
     with ThreadPoolExecutor(concurrency) as pool:
         for future in [pool.submit(client.create, m) for m in manifests]:
@@ -516,6 +540,7 @@ def burst(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         counters = sandbox.counters()
         writes = writes_by_resource(counters)
         memory = operator.memory()
+        inside = operator_view(operator.metrics())
         # The floor, on the same sandbox, with the operator stopped (nothing else writes).
         operator.stop()
         floor_seconds, floor_writes, not_mirrored = floor(sandbox, n, writes, args)
@@ -529,6 +554,7 @@ def burst(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "operator_writes_not_mirrored_by_the_floor": not_mirrored,
         "ratio": operator_seconds / floor_seconds,
         "operator_memory_mib": memory,
+        "operator_view": inside,
         "client_concurrency": args.client_concurrency,
     }
 
@@ -694,8 +720,10 @@ def floor(
 
 
 def rss(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    """The operator's memory with ``--rss-shells`` Ready shells."""
+    """The operator's memory as Ready shells accumulate, up to ``--rss-shells`` or until
+    ``--rss-max-seconds`` have passed (the figures then stop where the run got to)."""
     n = args.rss_shells
+    step = 500
     with phase_cluster(
         work,
         "rss",
@@ -710,35 +738,39 @@ def rss(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         idle_memory = operator.memory()
         watch = ReadyWatch(client)
         started = time.monotonic()
+        points: list[dict[str, float]] = []
         try:
-            step = 500
             for first in range(0, n, step):
-                batch = [
-                    shell(f"r{i}", "rss", args.rss_image)
-                    for i in range(first, min(n, first + step))
-                ]
+                last = min(n, first + step)
+                batch = [shell(f"r{i}", "rss", args.rss_image) for i in range(first, last)]
                 create_all(client, batch, args.client_concurrency)
-                watch.wait([f"rss/r{i}" for i in range(first, min(n, first + step))], 900)
+                watch.wait([f"rss/r{i}" for i in range(first, last)], 1800)
+                points.append(
+                    {
+                        "ready_shells": last,
+                        "seconds": time.monotonic() - started,
+                        "rss_mib": operator.memory()["VmRSS"],
+                    }
+                )
+                print(f"rss: {points[-1]}", file=sys.stderr, flush=True)
+                if time.monotonic() - started > args.rss_max_seconds:
+                    break
         finally:
             watch.close()
-        seconds = time.monotonic() - started
         time.sleep(5)
         memory = operator.memory()
-        objects = {
-            kind: len(client.list(Resource("v1", k, p), "rss")["items"])
-            for kind, k, p in (
-                ("pods", "Pod", "pods"),
-                ("services", "Service", "services"),
-                ("secrets", "Secret", "secrets"),
-            )
-        }
         sandbox_memory = memory_of(sandbox.proc.pid)
+    shells = points[-1]["ready_shells"] if points else 0
+    per_shell_kib = (
+        1024 * (points[-1]["rss_mib"] - idle_memory["VmRSS"]) / shells if shells else None
+    )
     return {
-        "shells": n,
-        "seconds_to_all_ready": seconds,
+        "target_shells": n,
+        "ready_shells": shells,
+        "trajectory": points,
         "operator_memory_mib": memory,
-        "operator_memory_idle_pool_mib": idle_memory,
-        "objects_in_namespace": objects,
+        "operator_memory_idle_mib": idle_memory,
+        "per_shell_kib": per_shell_kib,
         "sandbox_memory_mib": sandbox_memory,
     }
 
@@ -754,6 +786,12 @@ def main() -> int:
         "--rss-image",
         default=COLD_IMAGE,
         help="image backend of the RSS shells (the cold one needs no pool)",
+    )
+    parser.add_argument(
+        "--rss-max-seconds",
+        type=float,
+        default=1800,
+        help="stop adding RSS shells after this long (the sandbox slows down with size)",
     )
     parser.add_argument("--pod-start-delay", type=float, default=2.0)
     parser.add_argument("--steady-seconds", type=float, default=10.0)
