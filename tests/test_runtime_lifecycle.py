@@ -207,7 +207,11 @@ def test_a_once_shell_completes_when_its_session_ends(
     # The terminal server exits 0 writing "once" when its one client leaves.
     assert sandbox.exit_container("default", worker, 0, "once")
     shell = harness.wait_phase("single", "Completed")
-    assert shell["status"].get("worker") is None
+    # The ending is recorded first; the next pass releases the worker.
+    wait_for(
+        lambda: not ((harness.shell("single") or {}).get("status") or {}).get("worker"),
+        what="the worker released from the status",
+    )
     wait_for(lambda: "SessionEnded" in reasons_of(harness, "single"), what="SessionEnded event")
     wait_for(
         lambda: harness.made_for(shell["metadata"]["uid"]) == [],
