@@ -4,12 +4,10 @@ operator pod, and a CRD that matches the model."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import cloudtty_deploy_helmrender as helm  # loaded by tests/conftest.py
 import pytest
 import yaml
 
@@ -26,22 +24,6 @@ from cloudtty_core.testing import KUBERNETES_VERSIONS, check_manifest
 ROOT = Path(__file__).resolve().parents[1]
 CRD_TEMPLATE = ROOT / "deploy" / "helm" / "cloudtty" / "templates" / "crd.yaml"
 
-
-def _helmrender() -> ModuleType:
-    name = "cloudtty_deploy_helmrender"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, ROOT / "deploy" / "helm" / "render" / "helmrender.py"
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-helm = _helmrender()
 
 HELM_ONLY_LABELS = {"helm.sh/chart", "app.kubernetes.io/managed-by"}
 

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import json
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import cloudtty_deploy_helmrender as helm  # loaded by tests/conftest.py
 import pytest
 
 pytest.importorskip("kubernetes")
@@ -63,23 +61,6 @@ IMPLIED: dict[tuple[str, str, str], str] = {
         "OwnerReferencesPermissionEnforcement admission plugin is on"
     ),
 }
-
-
-def _helmrender() -> ModuleType:
-    name = "cloudtty_deploy_helmrender"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, ROOT / "deploy" / "helm" / "render" / "helmrender.py"
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-helm = _helmrender()
 
 
 @pytest.fixture

