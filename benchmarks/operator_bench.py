@@ -46,7 +46,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import yaml
+from sandbox_process import SandboxProcess  # beside this script
 
 from cloudtty_core.crd import crd_manifest
 from cloudtty_core.model import API_VERSION, KIND, PLURAL
@@ -99,37 +99,12 @@ def memory_of(pid: int) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------------ processes
-class Sandbox:
-    """``cloudtty-sandbox serve`` in a child process."""
+class Sandbox(SandboxProcess):
+    """The sandbox in its child process, with a client for its counters."""
 
     def __init__(self, work: Path, pod_start_delay: float) -> None:
-        self.kubeconfig = work / "kubeconfig"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cloudtty_sandbox.cli",
-                "serve",
-                "--kubeconfig",
-                str(self.kubeconfig),
-                "--work-dir",
-                str(work / "pods"),
-                "--ingress-port",
-                "-1",
-                "--pod-start-delay",
-                str(pod_start_delay),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        line = self.proc.stdout.readline() if self.proc.stdout else ""
-        if not line.startswith("sandbox API:"):
-            self.stop()
-            raise RuntimeError(f"the sandbox did not start: {line!r}")
-        self.url = line.split()[-1]
-        user = yaml.safe_load(self.kubeconfig.read_text())["users"][0]["user"]
-        self.client = KubeClient.for_url(self.url, user["token"])
+        super().__init__(work, "--pod-start-delay", str(pod_start_delay))
+        self.client = KubeClient.for_url(self.url, self.token)
         self.client.set_pool_size(64)
 
     def counters(self) -> dict[str, Any]:
@@ -137,14 +112,6 @@ class Sandbox:
 
     def reset_counters(self) -> None:
         self.client.request("DELETE", "/sandbox/counters")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 class OperatorProcess:

@@ -17,14 +17,13 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
+from sandbox_process import SandboxProcess  # beside this script
 
 
 def machine() -> dict[str, Any]:
@@ -51,47 +50,15 @@ def machine() -> dict[str, Any]:
     }
 
 
-class Server:
-    """``cloudtty-sandbox serve`` in a child process."""
+class Server(SandboxProcess):
+    """The sandbox in its child process, with the headers every request carries."""
 
     def __init__(self, work: Path) -> None:
-        self.work = work
-        self.kubeconfig = work / "kubeconfig"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cloudtty_sandbox.cli",
-                "serve",
-                "--kubeconfig",
-                str(self.kubeconfig),
-                "--work-dir",
-                str(work / "pods"),
-                "--ingress-port",
-                "-1",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        line = self.proc.stdout.readline() if self.proc.stdout else ""
-        if not line.startswith("sandbox API:"):
-            self.stop()
-            raise RuntimeError(f"the sandbox did not start: {line!r}")
-        self.url = line.split()[-1]
-        config = yaml.safe_load(self.kubeconfig.read_text())
+        super().__init__(work)
         self.headers = {
-            "Authorization": f"Bearer {config['users'][0]['user']['token']}",
+            "Authorization": f"Bearer {self.token}",
             "Content-Type": "application/json",
         }
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 async def _post(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> None:
