@@ -178,9 +178,11 @@ class OperatorSettings:
         min_idle_per_namespace: overrides of ``min_idle`` by namespace.
         images: image per image backend name, overriding the backend's ``default_image``.
         default_token_seconds: lifetime of generated credentials for shells without a TTL.
-        always_finalize: put the finalizer on every shell; when false, only on shells whose
-            objects need explicit cleanup (shared routes, objects in other namespaces), which
-            saves one API write per shell.
+        always_finalize: put the finalizer on every shell. Off by default: only shells whose
+            objects need explicit cleanup (shared routes, objects in other namespaces) get it;
+            everything else a shell makes is owned by it (directly, or through a claimed
+            worker's session Secret) and goes by garbage collection, which saves one API write
+            per shell.
     """
 
     node_address: str | None = None
@@ -190,7 +192,7 @@ class OperatorSettings:
     min_idle_per_namespace: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen_int_map)
     images: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_str_map)
     default_token_seconds: int = 3600
-    always_finalize: bool = True
+    always_finalize: bool = False
 
     def min_idle_for(self, namespace: str) -> int:
         """Idle warm workers to keep in ``namespace`` for each pool key."""

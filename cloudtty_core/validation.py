@@ -274,7 +274,7 @@ def _check_metadata(metadata: Any, problems: list[Problem]) -> None:
         problems.append(Problem("metadata", f"must be an object, not {_kind(metadata)}"))
         return
     known = {k: v for k, v in metadata.items() if k not in SERVER_MANAGED_METADATA}
-    if "name" not in known and isinstance(known.get("generateName"), str):
+    if "name" not in known and isinstance(known.get("generateName"), str) and known["generateName"]:
         known["name"] = "placeholder"  # the API server completes generateName into a name
     _check_value(known, _types(CloudShell)["metadata"], "metadata", None, problems)
 

@@ -11,9 +11,9 @@ import attrs
 import pytest
 
 from cloudtty_core import (
-    FINALIZER,
     LABEL_SHELL_UID,
     LABEL_STATE,
+    LABEL_WORKER,
     ClusterPoolView,
     Event,
     ObjectRef,
@@ -27,6 +27,7 @@ from cloudtty_core import (
     plan_pool,
     shell_from_dict,
 )
+from cloudtty_core.plan import claimed_worker
 from cloudtty_core.testing import (
     NOW,
     Conflict,
@@ -102,18 +103,25 @@ def test_warm_path_is_ready_in_one_plan_and_then_quiet() -> None:
 
     snap, first = step(snap, "alice", ctx)
 
-    assert [u["metadata"]["name"] for u in first.updates] == idle  # the claim
-    assert first.patches[0].merge_patch["metadata"]["finalizers"] == [FINALIZER]
+    # The claim is the one write of the worker's session Secret; the pod is not written.
+    assert [u["metadata"]["name"] for u in first.updates] == [f"{idle[0]}-session"]
+    assert not first.patches  # everything is owned: garbage collection needs no finalizer
     status = status_of(snap, "alice")
     assert status["phase"] == "Ready"
     assert status["accessUrl"] == "http://cloudshell-alice.default.svc:7681/"
     assert status["worker"] == idle[0]
     assert status["observedGeneration"] == 1
-    assert [e.reason for e in first.events] == ["SpecAccepted", "RouteReady"]
+    # Pending -> Ready in one status write: one Event.
+    assert [e.reason for e in first.events] == ["RouteReady"]
+    assert "from Pending" in first.events[0].message
+    session = snap.get("v1", "Secret", "default", f"{idle[0]}-session")
+    assert session is not None
+    assert session["metadata"]["labels"][LABEL_STATE] == "claimed"
+    assert [o["kind"] for o in session["metadata"]["ownerReferences"]] == ["CloudShell"]
+    assert "session.json" in session["data"]
     worker = snap.get("v1", "Pod", "default", idle[0])
     assert worker is not None
-    assert worker["metadata"]["labels"][LABEL_STATE] == "claimed"
-    assert worker["metadata"]["ownerReferences"][0]["kind"] == "CloudShell"
+    assert worker["metadata"]["ownerReferences"][0]["uid"] == session["metadata"]["uid"]
     assert plan_once(snap, "alice", ctx).is_empty
 
 
@@ -385,7 +393,13 @@ def test_lost_worker_is_replaced_and_the_shell_rebound() -> None:
     assert status["worker"] != first_worker
     assert [e.reason for e in result.events] == ["WorkerLost", "RouteReady"]
     assert ObjectRef("v1", "Pod", "default", first_worker) in result.deletes
-    assert snap.get("v1", "Service", "default", "cloudshell-lou") == service  # unchanged
+    # The same Service (same address), now selecting the new worker.
+    after = snap.get("v1", "Service", "default", "cloudshell-lou")
+    assert service is not None
+    assert after is not None
+    assert after["metadata"]["uid"] == service["metadata"]["uid"]
+    assert after["spec"]["clusterIP"] == service["spec"]["clusterIP"]
+    assert after["spec"]["selector"][LABEL_WORKER] == status["worker"]
 
 
 def test_deletion_releases_shared_routes_deletes_everything_then_the_finalizer() -> None:
@@ -438,7 +452,8 @@ def test_a_claim_whose_status_write_was_lost_is_adopted_not_repeated() -> None:
     snap = create(Snapshot.with_default_node(), kubeconfig_secret(), cloudshell("pat", **SPEC))
     snap = fill_pool(snap, KEY, ctx.settings, ctx.registry)
     first = plan_once(snap, "pat", ctx)
-    claimed = first.updates[0]["metadata"]["name"]
+    claimed = claimed_worker(first.updates[0])
+    assert claimed is not None
     # The runtime crashed after the writes but before the status.
     snap = apply_plan(snap, attrs.evolve(first, status=None, events=()), shell=("default", "pat"))
     again = plan_once(snap, "pat", ctx)

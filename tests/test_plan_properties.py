@@ -29,7 +29,6 @@ from cloudtty_core import (
     KIND,
     LABEL_ROLE,
     LABEL_SHELL_UID,
-    LABEL_STATE,
     ClusterPoolView,
     ObjectRef,
     OperatorSettings,
@@ -41,6 +40,7 @@ from cloudtty_core import (
     plan_pool,
     status_to_dict,
 )
+from cloudtty_core.plan import idle_pods
 from cloudtty_core.testing import (
     NOW,
     FakeExposureBackend,
@@ -124,15 +124,18 @@ class PlannerMachine(RuleBasedStateMachine):
     def refill_pool(self, namespace: str) -> None:
         image = FakeImageBackend()
         key = PoolKey(namespace, image.name, image.default_image)
-        # A worker takes two passes: its ServiceAccount, then (owned by it) its pod, Role and
-        # RoleBinding. Then the pool is quiet.
-        for _ in range(2):
-            result = plan_pool(key, self.snapshot, self.context.settings, self.context.registry)
-            self.snapshot = apply_plan(self.snapshot, result, now=self.now)
+        # A worker takes three passes: its ServiceAccount, its idle session Secret, then its
+        # pod, Role and RoleBinding. Then the pool is quiet.
+        for _ in range(3):
+            self._plan_pool(key)
         again = plan_pool(key, self.snapshot, self.context.settings, self.context.registry)
         assert again.is_empty, again
-        for pod in self.snapshot.list("v1", "Pod", namespace, {LABEL_STATE: "idle"}):
+        for pod in idle_pods(key, self.snapshot):
             assert pod["spec"]["serviceAccountName"] == pod["metadata"]["name"]
+
+    def _plan_pool(self, key: PoolKey) -> None:
+        result = plan_pool(key, self.snapshot, self.context.settings, self.context.registry)
+        self.snapshot = apply_plan(self.snapshot, result, now=self.now)
 
     @rule(ref=refs)
     def reconcile(self, ref: ObjectRef) -> None:
@@ -172,6 +175,10 @@ class PlannerMachine(RuleBasedStateMachine):
             self.reconcile(ref)
             if self.snapshot.get(API_VERSION, KIND, ref.namespace, ref.name) is None:
                 self.deleted[ref] = raw["metadata"]["uid"]
+            # A claimed worker went by garbage collection; the runtime hears of its pod's
+            # deletion and plans the pool, which deletes the worker's spent account.
+            image = FakeImageBackend()
+            self._plan_pool(PoolKey(ref.namespace or "", image.name, image.default_image))
 
     @rule(data=st.data(), message=st.sampled_from(["once", "idle", "ttl", "exit"]))
     def session_ends(self, data: st.DataObject, message: str) -> None:
@@ -201,8 +208,7 @@ class PlannerMachine(RuleBasedStateMachine):
         return [
             ObjectRef.of(p)
             for p in self.snapshot.list("v1", "Pod")
-            if (p["metadata"].get("labels") or {}).get(LABEL_SHELL_UID)
-            and (p.get("status") or {}).get("phase") == "Running"
+            if _serves(self.snapshot, p) and (p.get("status") or {}).get("phase") == "Running"
         ]
 
     def _check_no_secrets(self, result: Plan) -> None:
@@ -224,7 +230,7 @@ class PlannerMachine(RuleBasedStateMachine):
             assert status.get("accessUrl")
             pod = self.snapshot.get("v1", "Pod", raw["metadata"]["namespace"], status["worker"])
             assert pod is not None
-            assert pod["metadata"]["labels"][LABEL_SHELL_UID] == raw["metadata"]["uid"]
+            assert _serves(self.snapshot, pod) == raw["metadata"]["uid"]
 
     @invariant()
     def a_worker_serves_at_most_one_shell(self) -> None:
@@ -237,6 +243,9 @@ class PlannerMachine(RuleBasedStateMachine):
                 owners[key] = raw["metadata"]["name"]
         for pod in self.snapshot.list("v1", "Pod", None, {LABEL_ROLE: "worker"}):
             owners_refs = pod["metadata"].get("ownerReferences") or []
+            assert len([o for o in owners_refs if o.get("kind") == KIND]) <= 1
+        for secret in self.snapshot.list("v1", "Secret", None, {LABEL_ROLE: "worker"}):
+            owners_refs = secret["metadata"].get("ownerReferences") or []
             assert len([o for o in owners_refs if o.get("kind") == KIND]) <= 1
 
     @invariant()
@@ -282,6 +291,23 @@ TestPlannerMachine.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+def _serves(snapshot: Snapshot, pod: dict[str, Any]) -> str | None:
+    """The uid of the shell a worker pod serves: its own label (a pod made for the shell) or
+    its session Secret's (a claimed pool worker)."""
+    uid = (pod["metadata"].get("labels") or {}).get(LABEL_SHELL_UID)
+    if uid:
+        return str(uid)
+    session = snapshot.get(
+        "v1", "Secret", pod["metadata"]["namespace"], f"{pod['metadata']['name']}-session"
+    )
+    owned = any(
+        o.get("uid") == (session or {}).get("metadata", {}).get("uid")
+        for o in pod["metadata"].get("ownerReferences") or ()
+    )
+    labels = ((session or {}).get("metadata") or {}).get("labels") or {}
+    return str(labels[LABEL_SHELL_UID]) if owned and LABEL_SHELL_UID in labels else None
 
 
 def _records_an_ending(raw: dict[str, Any], first: Any) -> bool:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from cloudtty_core import (
     LABEL_POOL,
     LABEL_STATE,
+    LABEL_WORKER,
     ClusterPoolView,
     ObjectRef,
     OperatorSettings,
@@ -47,7 +48,7 @@ def kinds(objects: tuple[dict, ...]) -> list[tuple[str, str]]:  # type: ignore[t
     return sorted((o["kind"], o["metadata"]["name"]) for o in objects)
 
 
-def test_a_worker_is_its_own_service_account_then_pod_role_and_binding() -> None:
+def test_a_worker_is_its_account_then_idle_session_then_pod_role_and_binding() -> None:
     settings = OperatorSettings(min_idle=2)
     source = names()
     first = plan_pool(KEY, Snapshot(), settings, REGISTRY, source)
@@ -60,22 +61,46 @@ def test_a_worker_is_its_own_service_account_then_pod_role_and_binding() -> None
         assert account["metadata"]["labels"][LABEL_POOL] == KEY.hash
         assert "automountServiceAccountToken" not in account  # the worker reads with it
     snap = apply_plan(Snapshot(), first)
-    assert plan_pool(KEY, snap, settings, REGISTRY, source).creates  # not done yet
+    accounts = {a["metadata"]["name"]: a for a in snap.list("v1", "ServiceAccount")}
 
+    # The idle session Secret: what a shell's claim writes, owned by the account until then.
     second = plan_pool(KEY, snap, settings, REGISTRY, source)
     assert kinds(second.creates) == [
+        ("Secret", "cloudtty-fake-n1-session"),
+        ("Secret", "cloudtty-fake-n2-session"),
+    ]
+    for secret in second.creates:
+        name = secret["metadata"]["name"].removesuffix("-session")
+        (owner,) = secret["metadata"]["ownerReferences"]
+        assert (owner["kind"], owner["uid"]) == (
+            "ServiceAccount",
+            accounts[name]["metadata"]["uid"],
+        )
+        assert secret["metadata"]["labels"][LABEL_STATE] == "idle"
+        assert secret["metadata"]["labels"][LABEL_WORKER] == name
+        assert not secret.get("data")
+        assert not secret.get("stringData")
+    snap = apply_plan(snap, second)
+    sessions = {s["metadata"]["name"]: s for s in snap.list("v1", "Secret")}
+
+    third = plan_pool(KEY, snap, settings, REGISTRY, source)
+    assert kinds(third.creates) == [
         (kind, f"cloudtty-fake-n{n}") for kind in ("Pod", "Role", "RoleBinding") for n in (1, 2)
     ]
-    accounts = {a["metadata"]["name"]: a for a in snap.list("v1", "ServiceAccount")}
-    for obj in second.creates:
+    for obj in third.creates:
         name = obj["metadata"]["name"]
         (owner,) = obj["metadata"]["ownerReferences"]
+        if obj["kind"] == "Pod":
+            # Owned by its session Secret: the pod goes with the shell that claims it.
+            session = sessions[f"{name}-session"]
+            assert (owner["kind"], owner["uid"]) == ("Secret", session["metadata"]["uid"])
+            assert obj["spec"]["serviceAccountName"] == name
+            assert obj["metadata"]["labels"][LABEL_WORKER] == name
+            assert LABEL_STATE not in obj["metadata"]["labels"]
+            continue
         assert (owner["kind"], owner["name"]) == ("ServiceAccount", name)
         assert owner["uid"] == accounts[name]["metadata"]["uid"]
-        if obj["kind"] == "Pod":
-            assert obj["spec"]["serviceAccountName"] == name
-            assert obj["metadata"]["labels"][LABEL_STATE] == "idle"
-        elif obj["kind"] == "Role":
+        if obj["kind"] == "Role":
             assert obj["rules"] == [
                 {
                     "apiGroups": [""],
@@ -93,7 +118,7 @@ def test_a_worker_is_its_own_service_account_then_pod_role_and_binding() -> None
             assert obj["subjects"] == [
                 {"kind": "ServiceAccount", "name": name, "namespace": "team-a"}
             ]
-    snap = apply_plan(snap, second)
+    snap = apply_plan(snap, third)
     assert plan_pool(KEY, snap, settings, REGISTRY, source).is_empty  # starting workers count
 
 
@@ -114,9 +139,13 @@ def test_only_ready_idle_workers_that_can_read_their_session_are_offered() -> No
 def test_a_claimed_worker_is_replaced_and_keeps_its_account() -> None:
     settings = OperatorSettings(min_idle=1)
     snap = fill(Snapshot(), settings)
-    worker = copy_json(ClusterPoolView(snap).idle_workers(KEY)[0])
-    worker["metadata"]["labels"][LABEL_STATE] = "claimed"
-    snap = snap.put(worker)
+    worker = ClusterPoolView(snap).idle_workers(KEY)[0]
+    session = snap.get("v1", "Secret", "team-a", f"{worker['metadata']['name']}-session")
+    assert session is not None
+    session = copy_json(session)
+    session["metadata"]["labels"][LABEL_STATE] = "claimed"
+    snap = snap.put(session)
+    assert ClusterPoolView(snap).idle_workers(KEY) == []
     result = plan_pool(KEY, snap, settings, REGISTRY, names())
     assert [o["kind"] for o in result.creates] == ["ServiceAccount"]
     assert result.creates[0]["metadata"]["name"] != worker["metadata"]["name"]
@@ -158,9 +187,14 @@ def test_an_account_without_its_pod_yet_is_completed_not_replaced() -> None:
     source = names()
     snap = apply_plan(Snapshot(), plan_pool(KEY, Snapshot(), settings, REGISTRY, source))
     (account,) = snap.list("v1", "ServiceAccount", "team-a")
+    name = account["metadata"]["name"]
     result = plan_pool(KEY, snap, settings, REGISTRY, source)
     assert not result.deletes
-    assert {o["metadata"]["name"] for o in result.creates} == {account["metadata"]["name"]}
+    assert {o["metadata"]["name"] for o in result.creates} == {f"{name}-session"}
+    snap = apply_plan(snap, result)
+    result = plan_pool(KEY, snap, settings, REGISTRY, source)
+    assert not result.deletes
+    assert {o["metadata"]["name"] for o in result.creates} == {name}
 
 
 def test_idle_pods_without_an_account_of_their_own_are_deleted() -> None:

@@ -421,7 +421,7 @@ class Demo:
 
     def _wait_pool(self) -> int:
         """Wait until the namespace's pool has ``min_idle`` Ready idle workers."""
-        from cloudtty_core.plan import LABEL_ROLE, LABEL_STATE
+        from cloudtty_core.plan import LABEL_ROLE, LABEL_STATE, LABEL_WORKER, STATE_IDLE
         from cloudtty_core.runtime.client import Resource
 
         assert self.cluster is not None
@@ -429,11 +429,22 @@ class Demo:
         if wanted <= 0:
             return 0
         pods = Resource("v1", "Pod", "pods")
-        labels = {LABEL_ROLE: "worker", LABEL_STATE: "idle"}
+        secrets = Resource("v1", "Secret", "secrets")
+        # A worker is idle while its session Secret says so (a claim writes only the Secret).
+        labels = {LABEL_ROLE: "worker", LABEL_STATE: STATE_IDLE}
         deadline = time.monotonic() + self.options.timeout
         while True:
-            listed = self.cluster.client.list(pods, self.options.namespace, labels=labels)
-            ready = sum(1 for pod in listed.get("items") or () if _pod_ready(pod))
+            listed = self.cluster.client.list(secrets, self.options.namespace, labels=labels)
+            idle = {
+                str(((s.get("metadata") or {}).get("labels") or {}).get(LABEL_WORKER))
+                for s in listed.get("items") or ()
+            }
+            listed = self.cluster.client.list(pods, self.options.namespace)
+            ready = sum(
+                1
+                for pod in listed.get("items") or ()
+                if (pod.get("metadata") or {}).get("name") in idle and _pod_ready(pod)
+            )
             if ready >= wanted:
                 return ready
             if time.monotonic() > deadline:

@@ -98,6 +98,9 @@ def shell_to_dict(shell: CloudShell) -> Manifest:
     """The CloudShell as Kubernetes JSON: apiVersion, kind, metadata, spec, non-empty status."""
     out: Manifest = {"apiVersion": API_VERSION, "kind": KIND}
     out.update(converter.unstructure(shell))
+    metadata = out.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("name") == "" and metadata.get("generateName"):
+        del metadata["name"]  # still to be picked by the server, as it came in
     if not out.get("status"):
         out.pop("status", None)
     return out

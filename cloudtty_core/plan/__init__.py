@@ -16,12 +16,14 @@ from .names import (
     LABEL_SHELL,
     LABEL_SHELL_UID,
     LABEL_STATE,
+    LABEL_WORKER,
     MANAGED_BY,
     ROLE_WORKER,
     STATE_CLAIMED,
     STATE_IDLE,
+    session_secret_name,
 )
-from .pool import ClusterPoolView, plan_pool, pool_labels
+from .pool import ClusterPoolView, idle_pods, plan_pool, pool_labels, session_state
 from .status import (
     ACCEPTED,
     AUTH_READY,
@@ -42,6 +44,7 @@ from .types import (
     PoolView,
     random_token,
 )
+from .worker import claimed_worker
 
 __all__ = [
     "ACCEPTED",
@@ -54,6 +57,7 @@ __all__ = [
     "LABEL_SHELL",
     "LABEL_SHELL_UID",
     "LABEL_STATE",
+    "LABEL_WORKER",
     "MANAGED_BY",
     "NO_HOOKS",
     "READY",
@@ -71,9 +75,13 @@ __all__ = [
     "PlanContext",
     "PlanHooks",
     "PoolView",
+    "claimed_worker",
+    "idle_pods",
     "plan",
     "plan_deletion",
     "plan_pool",
     "pool_labels",
     "random_token",
+    "session_secret_name",
+    "session_state",
 ]

@@ -8,13 +8,11 @@ contract's reader does: a get, then a watch with ``fieldSelector=metadata.name=.
 API server authorizes against ``resourceNames``). Names come from a random source, so no shell
 ever gets a name that served another.
 
-A worker of the warm pool is made in two passes, the second once the first is observed (an
-owner reference needs the owner's uid, and the API server refuses a pod whose ServiceAccount
-does not exist yet):
-
-1. the ServiceAccount (labelled with its pool);
-2. the Pod (``serviceAccountName`` = the account), the Role and the RoleBinding, all owned by
-   the account.
+A worker of the warm pool is made in three passes (see :mod:`.pool`), each once the previous
+one is observed (an owner reference needs the owner's uid, and the API server refuses a pod
+whose ServiceAccount does not exist yet): the ServiceAccount; its idle session Secret; then the
+Pod (owned by the session Secret, so that it goes with the shell that claims it), the Role and
+the RoleBinding (owned by the account).
 
 Deleting the account removes an idle worker entirely (garbage collection). An account alone is
 *pending*: its pod is still to be made. An account that has a Role or RoleBinding but no pod is

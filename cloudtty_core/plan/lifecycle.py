@@ -68,8 +68,10 @@ from .names import (
     service_name,
     session_secret_name,
     shell_worker_prefix,
+    worker_selector,
 )
 from .objects import diff_objects
+from .pool import idle_session
 from .status import (
     ACCEPTED,
     AUTH_READY,
@@ -88,6 +90,7 @@ from .worker import (
     observe_workers,
     own_accounts,
     pending_account,
+    session_labels,
     session_ref,
     shell_pod,
 )
@@ -299,15 +302,17 @@ def _plan_valid(
     # Whether the shell made (or makes) the worker itself, with its own identity objects.
     made_here = worker is not None and worker in {a["metadata"]["name"] for a in accounts}
     new_pod: Manifest | None = None
+    claiming: Manifest | None = None  # the idle session Secret this pass claims
     if worker is None and dependencies_ready:
         worker = pending_account(ident, accounts, shell.status.worker, cluster)
         made_here = worker is not None
         idle = list(pool.idle_workers(key)) if worker is None and image.supports_warm_pool else []
-        if idle:
-            pod = idle[0]
-            work.updates.append(claim(pod, ident))
-            worker = pod["metadata"]["name"]
-        elif worker is None:
+        for candidate in idle:
+            claiming = idle_session(candidate, cluster)
+            if claiming is not None:
+                pod, worker = candidate, str(candidate["metadata"]["name"])
+                break
+        if worker is None:
             prefix = shell_worker_prefix(ident.name)
             worker = fresh_worker_name(prefix, ident.namespace, context.name_source, cluster)
             made_here = True
@@ -337,7 +342,7 @@ def _plan_valid(
     needs_finalizer = False
     if worker is not None:
         ref = WorkerRef(
-            worker, ident.namespace, image.port, service_name(ident.name), ident.worker_selector()
+            worker, ident.namespace, image.port, service_name(ident.name), worker_selector(worker)
         )
         route = expose(exposure_backend, shell, ident, ref, cluster, settings)
         needs_finalizer = route.needs_finalizer
@@ -356,19 +361,10 @@ def _plan_valid(
         # While a credential is missing the worker keeps the session it has; a session built
         # without the credential would serve the wrong auth.
         if image.supports_warm_pool and dependencies_ready:
-            work.wanted.append(
-                _session(
-                    image,
-                    shell,
-                    ident,
-                    ref,
-                    kube.text,
-                    auth,
-                    route,
-                    expires_at,
-                    context,
-                )
+            session = _session(
+                image, shell, ident, ref, kube.text, auth, route, expires_at, context
             )
+            work.wanted.append(session)
         # The pod of a worker made here (created after its ServiceAccount, see Plan).
         if made_here and pod is None:
             if image.supports_warm_pool:
@@ -386,7 +382,7 @@ def _plan_valid(
                         settings=settings,
                     )
                 )
-            new_pod = shell_pod(base, ident, worker, key)
+            new_pod = shell_pod(base, ident, worker)
     if new_pod is not None:
         work.wanted.append(new_pod)
     if worker is not None and auth.setup.token_param is not None and auth.material.token:
@@ -427,7 +423,16 @@ def _plan_valid(
     if needs_finalizer or settings.always_finalize:
         work.patches += _add_finalizer(ident)
 
-    objects = context.hooks.adjust_objects(shell, work.wanted)
+    objects = list(context.hooks.adjust_objects(shell, work.wanted))
+    if claiming is not None:
+        # The claim: this pass's session (as the hooks adjusted it) written over the worker's
+        # idle session Secret.
+        wanted_session = session_secret_name(str(worker))
+        for obj in objects:
+            if obj.get("kind") == "Secret" and obj["metadata"].get("name") == wanted_session:
+                work.updates.append(claim(claiming, obj, ident))
+                objects.remove(obj)
+                break
     changes = diff_objects(cluster, objects)
     requeue = (expires_at - now).total_seconds() if expires_at is not None else None
     return Plan(
@@ -528,7 +533,12 @@ def _session(
         expires_at=expires_at,
         settings=context.settings,
     )
-    return decorate(image.session(request), ident, name=request.secret_name)
+    return decorate(
+        image.session(request),
+        ident,
+        name=request.secret_name,
+        extra_labels=session_labels(worker.name),
+    )
 
 
 # ------------------------------------------------------------------------------------------

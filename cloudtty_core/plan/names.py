@@ -21,6 +21,7 @@ __all__ = [
     "LABEL_SHELL",
     "LABEL_SHELL_UID",
     "LABEL_STATE",
+    "LABEL_WORKER",
     "MANAGED_BY",
     "ROLE_WORKER",
     "STATE_CLAIMED",
@@ -32,6 +33,7 @@ __all__ = [
     "service_name",
     "session_secret_name",
     "shell_worker_prefix",
+    "worker_selector",
 ]
 
 FINALIZER = "cloudshell.cloudtty.io/finalizer"
@@ -42,7 +44,10 @@ LABEL_SHELL_UID = "cloudtty.io/shell-uid"
 LABEL_ROLE = "cloudtty.io/role"
 ROLE_WORKER = "worker"
 LABEL_POOL = "cloudtty.io/pool"
+LABEL_WORKER = "cloudtty.io/worker"
+"""On every worker pod and session Secret: the worker's name (what a Service selects)."""
 LABEL_STATE = "cloudtty.io/state"
+"""On a warm worker's session Secret: ``idle`` until a shell claims it, then ``claimed``."""
 STATE_IDLE = "idle"
 STATE_CLAIMED = "claimed"
 
@@ -71,10 +76,6 @@ class ShellIdentity:
         """Selects what was made for this shell (whatever the namespace)."""
         return {LABEL_SHELL_UID: self.uid}
 
-    def worker_selector(self) -> dict[str, str]:
-        """Selects this shell's worker pod; stable across re-binds (a Service's selector)."""
-        return {LABEL_ROLE: ROLE_WORKER, LABEL_SHELL: label_value(self.name)}
-
     def owner_reference(self) -> dict[str, Any]:
         """The shell as controller owner (only valid for objects in its namespace)."""
         return {
@@ -85,6 +86,13 @@ class ShellIdentity:
             "controller": True,
             "blockOwnerDeletion": True,
         }
+
+
+def worker_selector(worker: str) -> dict[str, str]:
+    """Selects the worker pod ``worker`` (a Service's selector). Pool workers keep the labels
+    they were made with -- a claim writes their session Secret, never the pod -- so the pod is
+    selected by its own name label."""
+    return {LABEL_ROLE: ROLE_WORKER, LABEL_WORKER: worker}
 
 
 def service_name(shell: str) -> str:

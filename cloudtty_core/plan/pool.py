@@ -1,10 +1,19 @@
 """The warm pool: idle workers kept ready per pool key, and the view shells claim from.
 
 The pool's unit is a worker's ServiceAccount (see :mod:`.identity`): one account per worker,
-named ``cloudtty-<image backend>-<random>``, owning the worker's Pod, Role and RoleBinding.
-Workers are single-use: a claimed worker belongs to its shell and goes with it, so the pool
-only ever makes idle workers (up to ``minIdle``), trims surplus ones, removes idle workers that
-failed, and deletes the accounts of workers that are gone.
+named ``cloudtty-<image backend>-<random>``. A worker is made in three passes, each once the
+previous one is observed (an owner reference needs the owner's uid):
+
+1. the ServiceAccount (labelled with its pool);
+2. the worker's idle session Secret ``<worker>-session`` (no session yet, ``state=idle``),
+   owned by the account;
+3. the Pod (owned by the session Secret), the Role and the RoleBinding (owned by the account).
+
+A shell claims the worker by writing the session Secret (see :mod:`.worker`): it becomes the
+Secret's only owner, and the pod goes with the Secret. Workers are single-use: a claimed
+worker belongs to its shell and goes with it, so the pool only ever makes idle workers (up to
+``minIdle``), trims surplus ones, removes idle workers that failed, and deletes the accounts of
+workers that are gone.
 """
 
 from __future__ import annotations
@@ -37,32 +46,32 @@ from .names import (
     LABEL_MANAGED_BY,
     LABEL_POOL,
     LABEL_ROLE,
+    LABEL_SHELL_UID,
     LABEL_STATE,
+    LABEL_WORKER,
     MANAGED_BY,
     ROLE_WORKER,
     STATE_CLAIMED,
     STATE_IDLE,
+    session_secret_name,
 )
 from .objects import diff_objects
 from .types import Plan
 from .worker import is_ready
 
-__all__ = ["ClusterPoolView", "idle_pods", "plan_pool", "pool_labels"]
+__all__ = [
+    "ClusterPoolView",
+    "idle_pods",
+    "idle_session",
+    "plan_pool",
+    "pool_labels",
+    "session_state",
+]
 
 
 def pool_labels(key: PoolKey) -> dict[str, str]:
-    """Labels of an idle worker of ``key``."""
-    return {
-        LABEL_MANAGED_BY: MANAGED_BY,
-        LABEL_ROLE: ROLE_WORKER,
-        LABEL_POOL: key.hash,
-        LABEL_STATE: STATE_IDLE,
-    }
-
-
-def account_labels(key: PoolKey) -> dict[str, str]:
-    """Labels of the ServiceAccount, Role and RoleBinding of a worker of ``key`` (they keep
-    them after the claim: the claim writes the pod only)."""
+    """Labels of every part of a worker of ``key``: its pod, account, Role and RoleBinding
+    keep them for life (a claim writes the session Secret only)."""
     return {LABEL_MANAGED_BY: MANAGED_BY, LABEL_ROLE: ROLE_WORKER, LABEL_POOL: key.hash}
 
 
@@ -83,10 +92,40 @@ def _name(obj: Mapping[str, Any]) -> str:
     return str(_meta(obj).get("name") or "")
 
 
+def session_state(pod_name: str, namespace: str, cluster: ClusterView) -> str | None:
+    """``idle`` or ``claimed`` from the worker's session Secret; None without one."""
+    secret = cluster.get("v1", "Secret", namespace, session_secret_name(pod_name))
+    if secret is None or _deleting(secret):
+        return None
+    return str((_meta(secret).get("labels") or {}).get(LABEL_STATE) or "")
+
+
+def idle_session(pod: Manifest, cluster: ClusterView) -> Manifest | None:
+    """The idle session Secret of a pool worker (what a claim writes), or None when the worker
+    has none or it is claimed or going."""
+    meta = _meta(pod)
+    ns = str(meta.get("namespace") or "")
+    secret = cluster.get("v1", "Secret", ns, session_secret_name(_name(pod)))
+    if secret is None or _deleting(secret):
+        return None
+    if (_meta(secret).get("labels") or {}).get(LABEL_STATE) != STATE_IDLE:
+        return None
+    return secret
+
+
 def idle_pods(key: PoolKey, cluster: ClusterView) -> list[Manifest]:
-    """Every idle worker pod of ``key`` (starting, ready or broken), sorted by name."""
+    """Every pool worker pod of ``key`` not claimed by a shell (starting, ready or broken),
+    sorted by name."""
     pods = cluster.list("v1", "Pod", key.namespace, pool_labels(key))
-    return sorted(pods, key=_name)
+    return sorted(
+        (
+            p
+            for p in pods
+            if LABEL_SHELL_UID not in (_meta(p).get("labels") or {})
+            and session_state(_name(p), key.namespace, cluster) != STATE_CLAIMED
+        ),
+        key=_name,
+    )
 
 
 class ClusterPoolView:
@@ -96,11 +135,15 @@ class ClusterPoolView:
         self.cluster = cluster
 
     def idle_workers(self, key: PoolKey) -> Sequence[Manifest]:
-        """Ready idle workers of ``key`` that can read their session, oldest name first."""
+        """Ready idle workers of ``key`` that can read their session and whose idle session
+        Secret a claim can write, oldest name first."""
         return [
             p
             for p in idle_pods(key, self.cluster)
-            if _alive(p) and is_ready(p) and has_access(p, self.cluster)
+            if _alive(p)
+            and is_ready(p)
+            and has_access(p, self.cluster)
+            and idle_session(p, self.cluster) is not None
         ]
 
 
@@ -113,13 +156,11 @@ def plan_pool(
 ) -> Plan:
     """Keep ``settings.min_idle_for(namespace)`` idle workers of ``key``.
 
-    Each worker is made in two passes (its account; then its pod, Role and RoleBinding, owned
-    by the account; see :mod:`cloudtty_core.plan.identity`). Accounts whose pod is still to be
+    Each worker is made in three passes (see the module). Accounts whose pod is still to be
     made and starting workers count (they will be Ready soon). Failed or finished idle workers
     are deleted and replaced; surplus idle workers (the setting went down) are deleted,
     unfinished and starting ones first; accounts of workers that are gone are deleted; idle
-    pods that do not run as an account of their own (made before accounts were per worker)
-    are deleted.
+    pods that do not run as an account of their own are deleted.
     An image backend that is not installed or cannot start warm has no pool.
 
     :param name_source: makes the random part of new workers' names (tests pass a
@@ -130,7 +171,7 @@ def plan_pool(
     except BackendNotInstalled:
         return Plan()
     ns = key.namespace
-    labels = account_labels(key)
+    labels = pool_labels(key)
     accounts = sorted(
         (a for a in cluster.list("v1", "ServiceAccount", ns, labels) if not _deleting(a)),
         key=_name,
@@ -142,26 +183,27 @@ def plan_pool(
     for account in accounts:
         name = _name(account)
         pod = cluster.get("v1", "Pod", ns, name)
+        state = session_state(name, ns, cluster)
         if pod is None or _deleting(pod):
-            if pod is None and not account_spent(name, ns, cluster):
+            if pod is None and state != STATE_CLAIMED and not account_spent(name, ns, cluster):
                 pending.append(account)
             else:  # its pod is gone or going: the account never serves again
                 deletes.append(ObjectRef.of(account))
             continue
-        state = (_meta(pod).get("labels") or {}).get(LABEL_STATE)
         if state == STATE_CLAIMED:
-            # The shell owns the pod now (and deletes the account with it); until then the
+            # The shell owns the worker now (and deletes the account with it); until then the
             # worker keeps the right to read its session.
             if _alive(pod):
                 wanted += _grants(name, ns, labels, account)
             continue
-        if not _alive(pod):
+        if not _alive(pod) or state is None:
+            # Failed, finished, or its session Secret is gone (the pod goes with it).
             deletes += [ObjectRef.of(account), ObjectRef.of(pod)]
             continue
         idle.append((account, pod))
         wanted += _grants(name, ns, labels, account)
-    # Idle pods without an account of their own (made before accounts were per worker, or
-    # whose account is gone) cannot be trusted with a session.
+    # Idle pods without an account of their own (or whose account is gone) cannot be trusted
+    # with a session.
     mine = {_name(a) for a in accounts}
     deletes += [
         ObjectRef.of(p)
@@ -192,8 +234,14 @@ def plan_pool(
             else:
                 pending.remove(account)
     for account in pending:
-        creates.append(_idle_worker(image.worker_pod(WorkerRequest(key, settings)), key, account))
-        wanted += _grants(_name(account), ns, labels, account)
+        name = _name(account)
+        session = cluster.get("v1", "Secret", ns, session_secret_name(name))
+        if session is None:
+            creates.append(_idle_session(name, key, account))
+        elif not _deleting(session):
+            pod = image.worker_pod(WorkerRequest(key, settings))
+            creates.append(_idle_worker(pod, key, name, session))
+            wanted += _grants(name, ns, labels, account)
     changes = diff_objects(cluster, wanted)
     return Plan(
         creates=(*creates, *changes.creates),
@@ -209,13 +257,29 @@ def _grants(name: str, ns: str, labels: Mapping[str, str], account: Manifest) ->
     ]
 
 
-def _idle_worker(pod: Manifest, key: PoolKey, account: Manifest) -> Manifest:
-    name = _name(account)
+def _idle_session(name: str, key: PoolKey, account: Manifest) -> Manifest:
+    """The session Secret of a new worker: no session yet, ``state=idle``."""
+    return owned_by(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {
+                "name": session_secret_name(name),
+                "namespace": key.namespace,
+                "labels": {**pool_labels(key), LABEL_WORKER: name, LABEL_STATE: STATE_IDLE},
+            },
+        },
+        account,
+    )
+
+
+def _idle_worker(pod: Manifest, key: PoolKey, name: str, session: Manifest) -> Manifest:
     meta = dict(pod.get("metadata") or {})
     meta.pop("generateName", None)
     meta["name"] = name
     meta["namespace"] = key.namespace
-    meta["labels"] = {**(meta.get("labels") or {}), **pool_labels(key)}
+    meta["labels"] = {**(meta.get("labels") or {}), **pool_labels(key), LABEL_WORKER: name}
     spec = {**(pod.get("spec") or {}), "serviceAccountName": name}
     spec.pop("serviceAccount", None)
-    return owned_by({**pod, "metadata": meta, "spec": spec}, account)
+    return owned_by({**pod, "metadata": meta, "spec": spec}, session)

@@ -1,8 +1,12 @@
 """Building a shell's next status: phase steps through :func:`~cloudtty_core.transition`,
 conditions (Kubernetes conventions), and the Kubernetes Events that go with them.
 
-Events are recorded for every phase change, and for every condition that turns False or
-recovers from False -- never for a pass that changes nothing, so re-planning stays silent.
+Events are recorded for every phase change a status write makes, and for every condition
+that turns False -- never for a pass that changes nothing, so re-planning stays silent. One
+pass may step through several phases (a warm worker makes a shell go from Pending through
+Provisioning to Ready at once): the status write moves the phase once, so one Event tells of
+consecutive progress steps -- the last step's reason, naming the phase it came from. A Warning
+step (a worker lost on the way) keeps its own Event.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class StatusBuilder:
         self.now = now
         self.hooks = hooks
         self.events: list[EventSpec] = []
+        self._phase_event: int | None = None  # index in events of this pass's phase Event
 
     @property
     def phase(self) -> Phase | None:
@@ -81,7 +86,16 @@ class StatusBuilder:
         new = self.status.phase
         assert new is not None  # after() always yields a phase
         if new != old:
-            self.events.append(_event(event, message))
+            recorded = _event(event, message)
+            index = self._phase_event
+            if index is not None and self.events[index].type == recorded.type == "Normal":
+                self.events[index] = attrs.evolve(
+                    recorded,
+                    message=f"{message} (from {(self.old.phase or Phase.PENDING).value})",
+                )
+            else:  # a Warning always stays on record
+                self._phase_event = len(self.events)
+                self.events.append(recorded)
             self.hooks.phase_changed(self.shell, old, new, event)
 
     def set_url(self, url: str | None) -> None:

@@ -21,7 +21,8 @@ from cloudtty_core.model import CloudShell, Manifest
 from cloudtty_core.registry import BackendNotInstalled, BackendRegistry
 
 from .identity import account_ref
-from .names import ShellIdentity, service_name
+from .names import ShellIdentity, service_name, worker_selector
+from .worker import shell_pods
 
 __all__ = ["BASE_KINDS", "made_objects", "release_shared", "teardown"]
 
@@ -48,8 +49,9 @@ def _kinds(registry: BackendRegistry) -> list[KindRef]:
 def made_objects(
     ident: ShellIdentity, cluster: ClusterView, registry: BackendRegistry
 ) -> list[ObjectRef]:
-    """Every object labelled as made for this shell that is not already being deleted, and
-    the ServiceAccount of each of its workers (a worker claimed from the warm pool keeps the
+    """Every object labelled as made for this shell that is not already being deleted, the
+    pool workers it claimed (their pods carry the pool's labels, not the shell's), and the
+    ServiceAccount of each of its workers (a worker claimed from the warm pool keeps the
     account the pool made; deleting it takes the worker's Role and RoleBinding along).
 
     Accounts come first: a worker's token must stop opening its session as early as possible.
@@ -63,10 +65,13 @@ def made_objects(
             if (obj.get("metadata") or {}).get("deletionTimestamp"):
                 continue
             refs.append(ObjectRef.of(obj))
-            if kind.kind == "Pod":
-                account = account_ref(obj, cluster)
-                if account is not None:
-                    accounts.append(account)
+    for pod in shell_pods(ident, cluster):
+        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+            continue
+        refs.append(ObjectRef.of(pod))
+        account = account_ref(pod, cluster)
+        if account is not None:
+            accounts.append(account)
     accounts = sorted(set(accounts))
     return accounts + sorted(r for r in set(refs) if r not in accounts)
 
@@ -91,7 +96,7 @@ def release_shared(
         ident.namespace,
         image_port,
         service_name(ident.name),
-        ident.worker_selector(),
+        worker_selector(shell.status.worker or ""),
     )
     return tuple(backend.release(ExposureRequest(shell, worker, cluster, settings))), None
 

@@ -1,14 +1,21 @@
 """The terminal pod of a shell: finding it, claiming an idle warm worker, or making one.
 
-A shell's pods carry ``cloudtty.io/role=worker`` and ``cloudtty.io/shell-uid=<uid>``. Finding
-them by label (not only through ``status.worker``) lets a planner that crashed between the
-claim and the status write adopt the pod it claimed instead of claiming a second one.
+A warm worker of the pool is claimed by writing its session Secret ``<worker>-session``: one
+PUT, at the resourceVersion the planner saw (so two shells can never both get it), that carries
+the session, the shell's labels and the shell as the Secret's only owner. The pod itself is
+never written: it is owned by that Secret (see :mod:`.pool`), so it goes when the shell goes.
+A worker the shell makes itself (the pool was empty, or the image cannot start warm) carries
+the shell's labels and owner reference directly.
+
+A shell's workers are found by label -- pods with ``cloudtty.io/shell-uid=<uid>``, and the
+workers named by session Secrets with that label -- not only through ``status.worker``, so a
+planner that crashed between the claim and the status write adopts the worker it claimed
+instead of claiming a second one.
 
 Every worker runs as a ServiceAccount of its own (see :mod:`.identity`). A worker the shell
-makes itself (the pool was empty, or the image cannot start warm) has its account, Role and
-RoleBinding labelled and owned like the rest of the shell's objects, all made in one plan (the
-runtime creates ServiceAccounts before anything else: a pod is refused while its account does
-not exist).
+makes itself has its account, Role and RoleBinding labelled and owned like the rest of the
+shell's objects, all made in one plan (the runtime creates ServiceAccounts before anything
+else: a pod is refused while its account does not exist).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from typing import Any
 
 import attrs
 
-from cloudtty_core.backends import ClusterView, ObjectRef, PoolKey, copy_json
+from cloudtty_core.backends import ClusterView, ObjectRef, copy_json
 from cloudtty_core.model import Manifest
 
 from .identity import account_spent
@@ -27,23 +34,27 @@ from .names import (
     LABEL_ROLE,
     LABEL_SHELL_UID,
     LABEL_STATE,
+    LABEL_WORKER,
     ROLE_WORKER,
     STATE_CLAIMED,
     ShellIdentity,
     session_secret_name,
 )
-from .objects import merge
+from .objects import merge, normalize
 
 __all__ = [
     "WorkerObservation",
     "claim",
+    "claimed_worker",
     "decorate",
     "ending_reason",
     "is_ready",
     "observe_workers",
     "own_accounts",
     "pending_account",
+    "session_labels",
     "shell_pod",
+    "shell_pods",
 ]
 
 
@@ -105,9 +116,7 @@ def observe_workers(
     ident: ShellIdentity, bound: str | None, cluster: ClusterView
 ) -> WorkerObservation:
     """Sort the shell's pods into the serving one, an ended one, and stale ones."""
-    pods = cluster.list(
-        "v1", "Pod", ident.namespace, {LABEL_ROLE: ROLE_WORKER, LABEL_SHELL_UID: ident.uid}
-    )
+    pods = shell_pods(ident, cluster)
     live = [
         p
         for p in pods
@@ -119,6 +128,24 @@ def observe_workers(
         serving = live[0]
     stale = tuple(p for p in pods if p is not serving and p is not ended and not _deleting(p))
     return WorkerObservation(serving, ended, stale)
+
+
+def shell_pods(ident: ShellIdentity, cluster: ClusterView) -> list[Manifest]:
+    """Every worker pod of the shell: those labelled with its uid (made for it) and the pool
+    workers its session Secrets claimed (owned by those Secrets), by name."""
+    ns = ident.namespace
+    labels = {LABEL_ROLE: ROLE_WORKER, LABEL_SHELL_UID: ident.uid}
+    pods = {str(p["metadata"]["name"]): p for p in cluster.list("v1", "Pod", ns, labels)}
+    for secret in cluster.list("v1", "Secret", ns, labels):
+        meta = secret.get("metadata") or {}
+        worker = str((meta.get("labels") or {}).get(LABEL_WORKER) or "")
+        if not worker or worker in pods:
+            continue
+        pod = cluster.get("v1", "Pod", ns, worker)
+        owners = ((pod or {}).get("metadata") or {}).get("ownerReferences") or ()
+        if pod is not None and any(o.get("uid") == meta.get("uid") for o in owners):
+            pods[worker] = pod
+    return [pods[name] for name in sorted(pods)]
 
 
 def own_accounts(ident: ShellIdentity, cluster: ClusterView) -> list[Manifest]:
@@ -176,33 +203,47 @@ def decorate(
 _CLUSTER_SCOPED = frozenset({"Namespace", "Node", "ClusterRole", "ClusterRoleBinding"})
 
 
-def claim(idle: Manifest, ident: ShellIdentity) -> Manifest:
-    """The PUT that claims an idle warm worker for the shell (with its resourceVersion, so two
-    shells can never both get it)."""
-    wanted = decorate(
-        {"metadata": {}}, ident, extra_labels={LABEL_STATE: STATE_CLAIMED, LABEL_ROLE: ROLE_WORKER}
-    )
-    wanted["metadata"].pop("namespace", None)
-    claimed: Manifest = merge(idle, wanted)
-    # The shell becomes the pod's only owner: with the worker's ServiceAccount still an owner,
-    # deleting the shell would leave the pod (a dependent goes only when all owners are gone).
+def session_labels(worker: str) -> dict[str, str]:
+    """Labels of a worker's session Secret once it serves a shell (with the shell's own)."""
+    return {LABEL_ROLE: ROLE_WORKER, LABEL_WORKER: worker, LABEL_STATE: STATE_CLAIMED}
+
+
+def claim(idle_session: Manifest, session: Manifest, ident: ShellIdentity) -> Manifest:
+    """The PUT that claims an idle warm worker for the shell: its idle session Secret
+    ``idle_session`` (as observed) becoming ``session`` (the shell's session Secret), at the
+    observed resourceVersion -- so two shells can never both get the worker."""
+    claimed: Manifest = merge(idle_session, normalize(session))
+    # The shell becomes the only owner: with the worker's ServiceAccount still an owner,
+    # deleting the shell would leave the Secret -- and the pod it owns.
     claimed["metadata"]["ownerReferences"] = [ident.owner_reference()]
-    claimed["metadata"]["resourceVersion"] = idle["metadata"].get("resourceVersion", "")
+    claimed["metadata"]["resourceVersion"] = idle_session["metadata"].get("resourceVersion", "")
     return claimed
 
 
-def shell_pod(pod: Manifest, ident: ShellIdentity, name: str, key: PoolKey) -> Manifest:
+def claimed_worker(update: Manifest) -> str | None:
+    """The worker an update claims (a session Secret turning ``claimed`` at a precondition),
+    or None for any other update."""
+    meta = update.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    if (
+        update.get("kind") != "Secret"
+        or labels.get(LABEL_STATE) != STATE_CLAIMED
+        or not labels.get(LABEL_POOL)
+        or not meta.get("resourceVersion")
+    ):
+        return None
+    worker = labels.get(LABEL_WORKER)
+    return str(worker) if worker else None
+
+
+def shell_pod(pod: Manifest, ident: ShellIdentity, name: str) -> Manifest:
     """A pod made for this shell alone (a cold pod, or a warm worker made on demand), running
     as the worker ServiceAccount ``name``."""
     out = decorate(
         pod,
         ident,
         name=name,
-        extra_labels={
-            LABEL_ROLE: ROLE_WORKER,
-            LABEL_STATE: STATE_CLAIMED,
-            LABEL_POOL: key.hash,
-        },
+        extra_labels={LABEL_ROLE: ROLE_WORKER, LABEL_WORKER: name},
     )
     spec = out.setdefault("spec", {})
     spec["serviceAccountName"] = name

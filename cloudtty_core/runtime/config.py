@@ -233,7 +233,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--finalize-always",
         action=argparse.BooleanOptionalAction,
         default=settings.always_finalize,
-        help="put the finalizer on every shell (default on)",
+        help="put the finalizer on every shell, not only on those with shared routes (default off)",
     )
     shells.add_argument(
         "--events-api",

@@ -56,10 +56,12 @@ from cloudtty_core.plan import (
     EventSpec,
     Plan,
     PlanContext,
+    claimed_worker,
+    idle_pods,
     plan,
     plan_pool,
+    session_secret_name,
 )
-from cloudtty_core.plan.pool import idle_pods
 from cloudtty_core.plan.worker import is_ready
 from cloudtty_core.registry import BackendNotInstalled
 
@@ -340,6 +342,14 @@ class Controller:
                 ):
                     self.queue.add(ShellKey(namespace, str(owner.get("name"))))
                     found = True
+            for owner in _meta(source).get("ownerReferences") or ():
+                # A claimed pool worker's pod is owned by its session Secret, which names the
+                # shell: the shell hears of its worker's changes (the session ending).
+                if owner.get("kind") == "Secret" and owner.get("apiVersion") == "v1":
+                    secret = self.view.get("v1", "Secret", namespace, str(owner.get("name")))
+                    owner_uid = (_meta(secret).get("labels") or {}).get(LABEL_SHELL_UID)
+                    if owner_uid and owner_uid in self._uids:
+                        self.queue.add(self._uids[owner_uid])
             labels = _meta(source).get("labels") or {}
             uid = labels.get(LABEL_SHELL_UID)
             if uid and uid in self._uids:
@@ -430,9 +440,9 @@ class Controller:
             pool = ReservingPoolView(self.view, self.reservations, key)
             result = plan(raw, self.view, pool, self.clock(), self.context)
             for update in result.updates:
-                if _is_claim(update):
-                    meta = update["metadata"]
-                    self.reservations.reserve(str(meta.get("namespace")), str(meta["name"]), key)
+                worker = claimed_worker(update)
+                if worker is not None:
+                    self.reservations.reserve(key.namespace, worker, key)
             try:
                 if result.is_empty:
                     self._note_writes(key, False)
@@ -465,12 +475,21 @@ class Controller:
         old_phase = (raw.get("status") or {}).get("phase")
         new_phase = result.status.phase
         if new_phase is Phase.READY and old_phase != Phase.READY.value:
-            warm = any(_is_claim(u) for u in result.updates) or bool(
-                (raw.get("status") or {}).get("worker")
-            )
-            self.observer.shell_ready(uid, warm=warm)
+            self.observer.shell_ready(uid, warm=self._served_warm(raw, result))
         elif new_phase is not None and new_phase.terminal:
             self.observer.shell_gone(uid)
+
+    def _served_warm(self, raw: Manifest, result: Plan) -> bool:
+        """Whether the shell got a worker of the warm pool (this plan claimed one, or its bound
+        worker's session Secret is a pool worker's) rather than a pod made for it."""
+        if any(claimed_worker(u) is not None for u in result.updates):
+            return True
+        worker = result.status.worker if result.status is not None else None
+        if not worker:
+            return False
+        namespace = str(_meta(raw).get("namespace") or "")
+        secret = self.view.get("v1", "Secret", namespace, session_secret_name(worker))
+        return LABEL_POOL in (_meta(secret).get("labels") or {})
 
     async def _fail_permanently(self, key: ShellKey, raw: Manifest, error: ApiError) -> None:
         """The API server refuses an object the plan needs: retrying cannot help. The shell
@@ -533,11 +552,14 @@ class Controller:
         ready = sum(1 for p in idle if is_ready(p))
         claimed = len(
             [
-                p
-                for p in self.view.list(
-                    "v1", "Pod", key.namespace, {LABEL_POOL: key.hash, LABEL_STATE: STATE_CLAIMED}
+                s
+                for s in self.view.list(
+                    "v1",
+                    "Secret",
+                    key.namespace,
+                    {LABEL_POOL: key.hash, LABEL_STATE: STATE_CLAIMED},
                 )
-                if not _meta(p).get("deletionTimestamp")
+                if not _meta(s).get("deletionTimestamp")
             ]
         )
         return ready, len(idle) - ready, claimed
@@ -550,10 +572,3 @@ class Controller:
             phase = str((shell.get("status") or {}).get("phase") or Phase.PENDING.value)
             counts[phase] = counts.get(phase, 0) + 1
         return counts
-
-
-def _is_claim(update: Manifest) -> bool:
-    if update.get("kind") != "Pod":
-        return False
-    labels = _meta(update).get("labels") or {}
-    return labels.get(LABEL_STATE) == STATE_CLAIMED and labels.get(LABEL_ROLE) == ROLE_WORKER

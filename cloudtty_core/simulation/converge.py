@@ -101,8 +101,8 @@ def fill_pool(
     max_rounds: int = 8,
 ) -> Snapshot:
     """Plan and apply the pool of ``key`` until it writes nothing (a worker takes a few
-    passes: its ServiceAccount, its pod, its Role and RoleBinding); with ``kubelet`` the pods
-    are then Running and Ready."""
+    passes: its ServiceAccount, its idle session Secret, its pod, Role and RoleBinding); with
+    ``kubelet`` the pods are then Running and Ready."""
     for _ in range(max_rounds):
         result = plan_pool(key, snapshot, settings, registry, name_source)
         if result.is_empty:

@@ -42,7 +42,7 @@ from cloudtty_core.plan import (
     PlanContext,
     plan,
 )
-from cloudtty_core.plan.names import ShellIdentity, service_name
+from cloudtty_core.plan.names import ShellIdentity, service_name, worker_selector
 from cloudtty_core.registry import BackendRegistry
 from cloudtty_core.simulation.api import apply_plan
 from cloudtty_core.simulation.converge import NOW, Converged, converge, shell_ref
@@ -316,5 +316,5 @@ def _worker_of(raw: Manifest, port: int) -> WorkerRef:
     ident = ShellIdentity(raw["metadata"])
     worker = ((raw.get("status") or {}).get("worker")) or ""
     return WorkerRef(
-        worker, ident.namespace, port, service_name(ident.name), ident.worker_selector()
+        worker, ident.namespace, port, service_name(ident.name), worker_selector(worker)
     )

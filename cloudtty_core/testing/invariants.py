@@ -20,7 +20,8 @@ every :class:`Violation`. The checks:
     at most one live worker, one Service, one owned Ingress/VirtualService and one route entry
     per shell.
 ``claim``
-    no worker is claimed by two shells (owner references, labels and ``status.worker`` agree).
+    no worker is claimed by two shells (owner references, labels and ``status.worker`` agree;
+    a pool worker through its session Secret, which the claim writes).
 ``finalizer``
     no shell is left half-deleted (deletionTimestamp set but still there).
 ``pool``
@@ -61,6 +62,7 @@ from cloudtty_core.plan import (
     PlanContext,
     plan,
     plan_pool,
+    session_secret_name,
 )
 from cloudtty_core.plan.auth import configure_auth
 from cloudtty_core.plan.worker import is_ready
@@ -212,6 +214,14 @@ class ClusterState:
         self.by_uid: dict[str, Manifest] = {
             str(_meta(o)["uid"]): o for o in self.objects if _meta(o).get("uid")
         }
+        self._by_kind: dict[str, list[Manifest]] = {}
+        self._by_name: dict[tuple[str, str, str], Manifest] = {}
+        for obj in self.objects:
+            meta = _meta(obj)
+            kind = str(obj.get("kind"))
+            self._by_kind.setdefault(kind, []).append(obj)
+            key = (kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+            self._by_name.setdefault(key, obj)
 
     def __len__(self) -> int:
         return len(self.objects)
@@ -220,13 +230,14 @@ class ClusterState:
         """Objects of ``kind`` (any apiVersion), optionally in one namespace."""
         return [
             o
-            for o in self.objects
-            if o.get("kind") == kind
-            and (namespace is None or _meta(o).get("namespace") == namespace)
+            for o in self._by_kind.get(kind, ())
+            if namespace is None or _meta(o).get("namespace") == namespace
         ]
 
     def find(self, kind: str, namespace: str | None, name: str) -> Manifest | None:
         """One object by kind, namespace and name."""
+        if namespace is not None:
+            return self._by_name.get((kind, namespace, name))
         for obj in self.of_kind(kind, namespace):
             if _meta(obj).get("name") == name:
                 return obj
@@ -439,6 +450,23 @@ def _waiting(status: Mapping[str, Any]) -> str:
     return "; ".join(waiting) or "no condition is False"
 
 
+def _session_owner(pod: Mapping[str, Any], state: ClusterState) -> Manifest | None:
+    """The session Secret that owns a claimed (or idle) pool worker's pod."""
+    for owner in _meta(pod).get("ownerReferences") or ():
+        if owner.get("kind") == "Secret":
+            return state.find("Secret", str(_meta(pod).get("namespace")), str(owner.get("name")))
+    return None
+
+
+def _worker_shell_uid(pod: Mapping[str, Any], state: ClusterState) -> str | None:
+    """The uid of the shell a worker pod serves: its own label, or its session Secret's."""
+    uid = _labels(pod).get(LABEL_SHELL_UID)
+    if uid is None:
+        secret = _session_owner(pod, state)
+        uid = _labels(secret).get(LABEL_SHELL_UID) if secret is not None else None
+    return None if uid is None else str(uid)
+
+
 def _check_ready(
     checker: _Checker, shell: Manifest, status: Mapping[str, Any], subject: str
 ) -> None:
@@ -454,11 +482,12 @@ def _check_ready(
         f"Ready, but its worker {worker!r} is not a live Ready pod",
     )
     if pod is not None:
+        serves = _worker_shell_uid(pod, checker.state)
         checker.check(
             "claim",
-            _labels(pod).get(LABEL_SHELL_UID) == uid,
+            serves == uid,
             subject,
-            f"its worker {worker} is labelled for shell uid {_labels(pod).get(LABEL_SHELL_UID)}",
+            f"its worker {worker} is labelled for shell uid {serves}",
         )
 
 
@@ -532,9 +561,9 @@ def _check_duplicates(checker: _Checker, shells: list[Manifest]) -> None:
         made = [o for o in state.objects if _labels(o).get(LABEL_SHELL_UID) == uid]
         workers = [
             o
-            for o in made
-            if o.get("kind") == "Pod"
-            and _labels(o).get(LABEL_ROLE) == ROLE_WORKER
+            for o in state.of_kind("Pod", str(_meta(shell).get("namespace")))
+            if _labels(o).get(LABEL_ROLE) == ROLE_WORKER
+            and _worker_shell_uid(o, state) == uid
             and not _deleting(o)
             and (o.get("status") or {}).get("phase") in (None, "Pending", "Running")
         ]
@@ -562,24 +591,31 @@ def _check_duplicates(checker: _Checker, shells: list[Manifest]) -> None:
         )
 
 
+def _shell_owners(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [
+        o
+        for o in _meta(obj).get("ownerReferences") or ()
+        if o.get("kind") == KIND and str(o.get("apiVersion", "")).startswith("cloudshell.")
+    ]
+
+
 def _check_claims(checker: _Checker, shells: list[Manifest]) -> None:
     state = checker.state
     for pod in state.of_kind("Pod"):
         if _labels(pod).get(LABEL_ROLE) != ROLE_WORKER:
             continue
-        subject = _describe(pod)
-        owners = [
-            o
-            for o in _meta(pod).get("ownerReferences") or ()
-            if o.get("kind") == KIND and str(o.get("apiVersion", "")).startswith("cloudshell.")
-        ]
+        # A pool worker is claimed through its session Secret; any other worker directly.
+        session = _session_owner(pod, state)
+        holder = pod if session is None else session
+        subject = _describe(holder)
+        owners = _shell_owners(holder)
         checker.check(
             "claim",
             len(owners) <= 1,
             subject,
             f"owned by {len(owners)} shells: {[o.get('name') for o in owners]}",
         )
-        label = _labels(pod).get(LABEL_SHELL_UID)
+        label = _labels(holder).get(LABEL_SHELL_UID)
         if owners:
             checker.check(
                 "claim",
@@ -587,7 +623,7 @@ def _check_claims(checker: _Checker, shells: list[Manifest]) -> None:
                 subject,
                 f"owned by shell {owners[0].get('uid')} but labelled for {label}",
             )
-        if _labels(pod).get(LABEL_STATE) == STATE_IDLE:
+        if session is not None and _labels(session).get(LABEL_STATE) == STATE_IDLE:
             checker.check(
                 "claim",
                 label is None and not owners,
@@ -655,7 +691,11 @@ def _check_pools(
     idle_by_pool: dict[str, list[Manifest]] = {}
     for pod in state.of_kind("Pod"):
         labels = _labels(pod)
-        if labels.get(LABEL_STATE) == STATE_IDLE and labels.get(LABEL_ROLE) == ROLE_WORKER:
+        if labels.get(LABEL_ROLE) != ROLE_WORKER or LABEL_POOL not in labels:
+            continue
+        namespace = str(_meta(pod).get("namespace"))
+        session = state.find("Secret", namespace, session_secret_name(str(_meta(pod).get("name"))))
+        if session is not None and _labels(session).get(LABEL_STATE) == STATE_IDLE:
             idle_by_pool.setdefault(str(labels.get(LABEL_POOL)), []).append(pod)
     for pool_hash in sorted(set(keys) | set(idle_by_pool)):
         key = keys.get(pool_hash)
