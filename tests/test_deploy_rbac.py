@@ -305,10 +305,15 @@ def claim_a_warm_worker(sandbox: Any, harness: OperatorHarness) -> dict[Triple, 
     requests."""
 
     def ready_idle() -> list[str]:
+        idle = {  # a worker's state is on its session Secret
+            s["metadata"]["labels"].get("cloudtty.io/worker")
+            for s in stored(sandbox, "secrets", "default")
+            if s["metadata"].get("labels", {}).get("cloudtty.io/state") == "idle"
+        }
         return [
             p["metadata"]["name"]
             for p in stored(sandbox, "pods", "default")
-            if p["metadata"].get("labels", {}).get("cloudtty.io/state") == "idle"
+            if p["metadata"]["name"] in idle
             and any(
                 c["type"] == "Ready" and c["status"] == "True"
                 for c in p.get("status", {}).get("conditions", ())

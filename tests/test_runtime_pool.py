@@ -20,6 +20,7 @@ pytest.importorskip("kubernetes")
 sandbox_module = pytest.importorskip("cloudtty_sandbox")
 
 PODS = Resource("v1", "Pod", "pods")
+SECRETS = Resource("v1", "Secret", "secrets")
 SHELL_COUNT = 50
 MIN_IDLE = 6
 BURST_POOL = SHELL_COUNT + 5
@@ -50,14 +51,21 @@ def pool_label() -> str:
     return PoolKey("default", WARM_IMAGE, image).hash
 
 
+def sessions(harness: OperatorHarness, state: str) -> dict[str, dict[str, Any]]:
+    """Workers' session Secrets in ``state`` (idle: the pool's; claimed: serving a shell), by
+    worker name: a worker's state lives on its session Secret, which a claim writes."""
+    found = harness.items(SECRETS, "default", {"cloudtty.io/state": state})
+    return {s["metadata"]["labels"]["cloudtty.io/worker"]: s for s in found}
+
+
 def idle_ready(harness: OperatorHarness) -> list[dict[str, Any]]:
-    pods = harness.items(
-        PODS, "default", {"cloudtty.io/pool": pool_label(), "cloudtty.io/state": "idle"}
-    )
+    idle = sessions(harness, "idle")
+    pods = harness.items(PODS, "default", {"cloudtty.io/pool": pool_label()})
     return [
         p
         for p in pods
-        if not p["metadata"].get("deletionTimestamp")
+        if p["metadata"]["name"] in idle
+        and not p["metadata"].get("deletionTimestamp")
         and any(
             c["type"] == "Ready" and c["status"] == "True"
             for c in (p.get("status") or {}).get("conditions") or ()
@@ -100,17 +108,23 @@ def assert_exclusive(harness: OperatorHarness, shells: list[dict[str, Any]]) -> 
     bound = Counter(s["status"]["worker"] for s in shells)
     assert len(bound) == len(shells), [w for w, n in bound.items() if n > 1]
     by_name = {p["metadata"]["name"]: p for p in workers(harness)}
+    claimed = sessions(harness, "claimed")
     served = set()
     for shell in shells:
-        pod = by_name[shell["status"]["worker"]]
-        owners = [o for o in pod["metadata"]["ownerReferences"] if o["kind"] == "CloudShell"]
-        assert [o["uid"] for o in owners] == [shell["metadata"]["uid"]]
-        assert pod["metadata"]["labels"]["cloudtty.io/shell-uid"] == shell["metadata"]["uid"]
-        assert pod["metadata"]["labels"]["cloudtty.io/state"] == "claimed"
+        worker = shell["status"]["worker"]
+        pod = by_name[worker]
+        session = claimed[worker]
+        # The shell owns the worker's session Secret; a pool worker's pod is owned by that
+        # Secret, a worker made for the shell (the pool was empty) by the shell itself.
+        assert [(o["kind"], o["uid"]) for o in session["metadata"]["ownerReferences"]] == [
+            ("CloudShell", shell["metadata"]["uid"])
+        ]
+        assert session["metadata"]["labels"]["cloudtty.io/shell-uid"] == shell["metadata"]["uid"]
+        pod_owner = session if "cloudtty.io/pool" in session["metadata"]["labels"] else shell
+        assert [o["uid"] for o in pod["metadata"]["ownerReferences"]] == [
+            pod_owner["metadata"]["uid"]
+        ]
         served.add(pod["metadata"]["uid"])
-    claimed = [
-        p for p in workers(harness) if p["metadata"]["labels"]["cloudtty.io/state"] == "claimed"
-    ]
     assert len(claimed) == len(shells)  # no stray claimed worker, no duplicate
     return served
 
@@ -164,10 +178,7 @@ def test_workers_are_never_reused_and_the_pool_refills(harness: OperatorHarness)
         pod = {p["metadata"]["name"]: p for p in workers(harness)}[shell["status"]["worker"]]
         assert pod["metadata"]["uid"] not in served_uids
     wait_for(lambda: len(idle_ready(harness)) == MIN_IDLE, what="the pool refilled again")
-    idle_total = [
-        p for p in workers(harness) if p["metadata"]["labels"]["cloudtty.io/state"] == "idle"
-    ]
-    assert len(idle_total) == MIN_IDLE  # refilled, never overfilled
+    assert len(sessions(harness, "idle")) == MIN_IDLE  # refilled, never overfilled
 
 
 def test_an_idle_worker_that_fails_is_replaced(harness: OperatorHarness, sandbox: Any) -> None:

@@ -52,17 +52,15 @@ class StopAfter:
         return len(self.seen) >= self.limit
 
 
-def new_harness(sandbox: Any) -> OperatorHarness:
-    settings = OperatorSettings(cluster_server=sandbox.url, min_idle=MIN_IDLE)
+def new_harness(sandbox: Any, *, always_finalize: bool = False) -> OperatorHarness:
+    settings = OperatorSettings(
+        cluster_server=sandbox.url, min_idle=MIN_IDLE, always_finalize=always_finalize
+    )
     return OperatorHarness(sandbox.url, sandbox.admin_token, settings=settings)
 
 
 def idle_workers(harness: OperatorHarness) -> list[dict[str, Any]]:
-    return [
-        p
-        for p in harness.items(PODS, "default", {"cloudtty.io/state": "idle"})
-        if not p["metadata"].get("deletionTimestamp")
-    ]
+    return harness.idle_workers("default")
 
 
 def assert_converged(harness: OperatorHarness, sandbox: Any, name: str, seen: list[str]) -> None:
@@ -88,10 +86,12 @@ def assert_converged(harness: OperatorHarness, sandbox: Any, name: str, seen: li
     wait_for(lambda: sandbox.orphans() == [], what="no orphans")
 
 
-def crash_and_restart(sandbox: Any, limit: int, action: Any) -> tuple[OperatorHarness, list[str]]:
+def crash_and_restart(
+    sandbox: Any, limit: int, action: Any, *, always_finalize: bool = False
+) -> tuple[OperatorHarness, list[str]]:
     """Run ``action`` with an operator that stops before its ``limit``-th write, then start a
     fresh operator; returns it (running) and the writes made before the stop."""
-    harness = new_harness(sandbox)
+    harness = new_harness(sandbox, always_finalize=always_finalize)
     hook = StopAfter(harness, limit)
     harness.start(write_hook=hook)
     wait_for(lambda: len(idle_workers(harness)) == MIN_IDLE, what="the pool filled")
@@ -117,11 +117,14 @@ def test_provisioning_converges_after_a_stop_before_any_write(sandbox: Any, limi
 
 @pytest.mark.parametrize("limit", range(1, 6))
 def test_deletion_converges_after_a_stop_before_any_write(sandbox: Any, limit: int) -> None:
-    first = new_harness(sandbox)
+    # With the finalizer the operator tears the shell down itself, write by write.
+    first = new_harness(sandbox, always_finalize=True)
     with first:
         first.create_shell("doomed", auth={"mode": "token"})
         uid = first.wait_phase("doomed", "Ready")["metadata"]["uid"]
-    harness, seen = crash_and_restart(sandbox, limit, lambda h: h.delete_shell("doomed"))
+    harness, seen = crash_and_restart(
+        sandbox, limit, lambda h: h.delete_shell("doomed"), always_finalize=True
+    )
     try:
         harness.wait_gone("doomed")
         wait_for(lambda: harness.made_for(uid) == [], what=f"nothing left after {seen}")

@@ -252,10 +252,16 @@ def process_texts(sandbox: Any) -> dict[str, str]:
 
 
 def ready_idle(sandbox: Any) -> list[str]:
+    secrets = sandbox.call(lambda: sandbox._sb.cluster.store.items("secrets", NS))
+    idle = {  # a worker's state is on its session Secret
+        s["metadata"]["labels"].get("cloudtty.io/worker")
+        for s in secrets
+        if s["metadata"].get("labels", {}).get("cloudtty.io/state") == "idle"
+    }
     return [
         p["metadata"]["name"]
         for p in pods(sandbox)
-        if p["metadata"]["labels"].get("cloudtty.io/state") == "idle"
+        if p["metadata"]["name"] in idle
         and any(
             c["type"] == "Ready" and c["status"] == "True"
             for c in p.get("status", {}).get("conditions", ())
@@ -390,9 +396,11 @@ def test_tokens_open_exactly_what_they_should_and_nothing_leaks(
     for name, token in tokens.items():
         caller = Caller(sandbox, token)
         mine = f"{own[name]}-session"
-        assert caller.status("GET", f"/api/v1/namespaces/{NS}/secrets/{mine}") == (
-            404 if name == "idle" else 200  # an idle worker's session is not written yet
-        )
+        assert caller.status("GET", f"/api/v1/namespaces/{NS}/secrets/{mine}") == 200
+        if name == "idle":  # its session Secret exists, but holds no session before a claim
+            secret = sandbox.get_object("secrets", NS, mine)
+            assert secret is not None
+            assert "session.json" not in (secret.get("data") or {})
         assert caller.status("GET", watch(mine)) == 200
         for other in own:
             if other != name:

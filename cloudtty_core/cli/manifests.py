@@ -67,7 +67,8 @@ def operator_rules(cluster_role: str) -> list[Manifest]:
         _rule(GROUP, PLURAL, (*cached, "patch", "delete")),
         _rule(GROUP, f"{PLURAL}/status", ("update",)),
         _rule(GROUP, f"{PLURAL}/finalizers", ("update",)),
-        _rule("", "pods", owned),
+        # Pods are made and deleted, never written: a claim writes the worker's session Secret.
+        _rule("", "pods", (*cached, "create", "delete")),
         _rule("", "services", owned),
         _rule("", "secrets", ("get", *owned)),
         _rule("", "configmaps", cached),

@@ -23,7 +23,14 @@ from cloudtty_core.backends import ObjectRef, OperatorSettings
 from cloudtty_core.crd import crd_manifest
 from cloudtty_core.hookspecs import hookimpl
 from cloudtty_core.model import API_VERSION, KIND, PLURAL, Manifest
-from cloudtty_core.plan import LABEL_SHELL_UID
+from cloudtty_core.plan import (
+    LABEL_ROLE,
+    LABEL_SHELL_UID,
+    LABEL_STATE,
+    LABEL_WORKER,
+    ROLE_WORKER,
+    STATE_IDLE,
+)
 from cloudtty_core.registry import BackendRegistry
 from cloudtty_core.testing.fakes import FakeImageBackend
 
@@ -57,6 +64,9 @@ SHELLS = Resource(API_VERSION, KIND, PLURAL)
 PODS = Resource("v1", "Pod", "pods")
 
 #: Kinds a shell may leave objects of, checked by :meth:`OperatorHarness.leftovers`.
+_PODS = Resource("v1", "Pod", "pods")
+_SECRETS = Resource("v1", "Secret", "secrets")
+
 SHELL_OBJECT_KINDS = (
     PODS,
     Resource("v1", "Service", "services"),
@@ -245,13 +255,36 @@ class OperatorHarness:
         return list(self.client.list(resource, namespace, labels=labels).get("items") or ())
 
     def made_for(self, uid: str) -> list[tuple[str, str]]:
-        """(kind, name) of every object labelled as made for shell ``uid`` and not deleting."""
+        """(kind, name) of every object labelled as made for shell ``uid`` and not deleting,
+        and the pod of each pool worker it claimed (owned by its session Secret, which is
+        labelled for the shell)."""
         found = []
+        sessions: set[str] = set()
         for resource in SHELL_OBJECT_KINDS:
             for obj in self.items(resource, None, {LABEL_SHELL_UID: uid}):
                 if not obj["metadata"].get("deletionTimestamp"):
                     found.append((resource.kind, str(obj["metadata"]["name"])))
-        return sorted(found)
+                    if resource.kind == "Secret":
+                        sessions.add(str(obj["metadata"]["uid"]))
+        for pod in self.items(_PODS, None, {LABEL_ROLE: ROLE_WORKER}):
+            owners = pod["metadata"].get("ownerReferences") or ()
+            mine = any(o.get("uid") in sessions for o in owners)
+            if mine and not pod["metadata"].get("deletionTimestamp"):
+                found.append(("Pod", str(pod["metadata"]["name"])))
+        return sorted(set(found))
+
+    def idle_workers(self, namespace: str = "default") -> list[Manifest]:
+        """The pool's unclaimed worker pods of ``namespace`` (Ready or not, not deleting): a
+        worker is idle while its session Secret says so."""
+        idle = {
+            str(s["metadata"]["labels"].get(LABEL_WORKER))
+            for s in self.items(_SECRETS, namespace, {LABEL_STATE: STATE_IDLE})
+        }
+        return [
+            p
+            for p in self.items(_PODS, namespace, {LABEL_ROLE: ROLE_WORKER})
+            if p["metadata"]["name"] in idle and not p["metadata"].get("deletionTimestamp")
+        ]
 
     def owned_by(self, uid: str) -> list[tuple[str, str]]:
         """(kind, name) of every object whose ownerReferences name ``uid``."""
