@@ -54,6 +54,7 @@ from cloudtty_core.runtime.client import KubeClient, Resource
 
 SHELLS = Resource(API_VERSION, KIND, PLURAL)
 PODS = Resource("v1", "Pod", "pods")
+SECRETS = Resource("v1", "Secret", "secrets")
 KUBECONFIG_SECRET = "bench-kubeconfig"
 WARM_IMAGE = "sandbox-term"
 COLD_IMAGE = "sandbox-cold"
@@ -176,7 +177,7 @@ def operator_child(spec_json: str) -> int:
         cluster_server=spec["server"],
         min_idle=0,
         min_idle_per_namespace=spec.get("min_idle", {}),
-        always_finalize=spec.get("always_finalize", True),
+        always_finalize=spec.get("always_finalize", False),
     )
     config = RuntimeConfig(
         kubeconfig=spec["kubeconfig"],
@@ -284,12 +285,31 @@ def shell(name: str, namespace: str, image: str = WARM_IMAGE) -> dict[str, Any]:
     }
 
 
+POOL_WRITES = frozenset(
+    f"create {kind}"
+    for kind in (
+        "serviceaccounts",
+        "secrets",
+        "pods",
+        "roles.rbac.authorization.k8s.io",
+        "rolebindings.rbac.authorization.k8s.io",
+    )
+)
+"""Writes of the pool refilling itself: a new worker is its account, idle session Secret, pod,
+Role and RoleBinding. (A warm shell's own writes are the claim -- an update of the session
+Secret --, its Service, its status and an Event: no create of these kinds.)"""
+
+
 def idle_workers(client: KubeClient, namespace: str) -> int:
-    pods = client.list(PODS, namespace, labels={"cloudtty.io/state": "idle"})["items"]
+    """Ready workers whose session Secret is idle (a claim writes that Secret)."""
+    secrets = client.list(SECRETS, namespace, labels={"cloudtty.io/state": "idle"})["items"]
+    idle = {s["metadata"]["labels"].get("cloudtty.io/worker") for s in secrets}
+    pods = client.list(PODS, namespace)["items"]
     return sum(
         1
         for pod in pods
-        if any(
+        if pod["metadata"]["name"] in idle
+        and any(
             c.get("type") == "Ready" and c.get("status") == "True"
             for c in (pod.get("status") or {}).get("conditions") or ()
         )
@@ -354,7 +374,7 @@ def warm_cold_steady(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         min_idle={"warm": pool},
         workers=args.workers,
         api_concurrency=args.api_concurrency,
-        always_finalize=not args.no_finalizer,
+        always_finalize=args.finalize_always,
     ) as (sandbox, operator):
         client = sandbox.client
         ensure_namespace(client, "cold")
@@ -376,11 +396,11 @@ def warm_cold_steady(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                         wait_until(lambda: idle_workers(client, "warm") >= pool, 60, "refill")
                 counters = sandbox.counters()
                 writes = writes_by_resource(counters)
-                refills = writes.get("create pods", 0)
+                refills = sum(v for k, v in writes.items() if k in POOL_WRITES)
                 shell_writes = {
                     k: v
                     for k, v in writes.items()
-                    if k not in ("create pods",) and not k.startswith("create cloudshells")
+                    if k not in POOL_WRITES and not k.startswith("create cloudshells")
                 }
                 result["warm"] = {
                     "shells": args.warm,
@@ -487,7 +507,7 @@ def burst(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         min_idle={"burst": n},
         workers=args.workers,
         api_concurrency=args.api_concurrency,
-        always_finalize=not args.no_finalizer,
+        always_finalize=args.finalize_always,
     ) as (sandbox, operator):
         client = sandbox.client
         started = time.monotonic()
@@ -594,7 +614,7 @@ def floor(
     namespace = "floor"
     ensure_namespace(client, namespace)
     shells = f"{PLURAL}.{API_VERSION.split('/')[0]}"
-    special = {f"create {shells}", f"patch {shells}", f"update {shells}/status", "update pods"}
+    special = {f"create {shells}", f"patch {shells}", f"update {shells}/status", "update secrets"}
     creates = {
         key.removeprefix("create "): total
         for key, total in operator_writes.items()
@@ -612,18 +632,27 @@ def floor(
         the recorder aggregates them)."""
         return total * (i + 1) // n - total * i // n
 
-    idle = []
+    idle: list[dict[str, Any]] = []
     for i in range(n):
+        session = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": f"idle-{i}-session",
+                "namespace": namespace,
+                "labels": {"cloudtty.io/state": "idle", "cloudtty.io/worker": f"idle-{i}"},
+            },
+        }
         pod = _minimal("pods", f"idle-{i}", namespace, {})
         assert pod is not None
-        pod["metadata"]["labels"] = {"cloudtty.io/state": "idle", "cloudtty.io/role": "worker"}
-        idle.append(pod)
+        pod["metadata"]["labels"] = {"cloudtty.io/role": "worker"}
+        idle += [session, pod]
     create_all(client, idle, args.client_concurrency)
     wait_until(lambda: idle_workers(client, namespace) >= n, 600, "floor pods Ready")
     time.sleep(2)
-    # The operator claims from its cache; the floor from one list (the kubelet changed them).
-    current = {p["metadata"]["name"]: p for p in client.list(PODS, namespace)["items"]}
-    workers = [current[p["metadata"]["name"]] for p in idle]
+    # The operator claims from its cache; the floor from one list.
+    current = {s["metadata"]["name"]: s for s in client.list(SECRETS, namespace)["items"]}
+    workers = [current[f"idle-{i}-session"] for i in range(n)]
     sandbox.reset_counters()
 
     def follow_up(i: int, created: dict[str, Any]) -> None:
@@ -637,14 +666,15 @@ def floor(
                 ObjectRef(API_VERSION, KIND, namespace, name),
                 {"metadata": {"finalizers": ["cloudshell.cloudtty.io/finalizer"]}},
             )
-        pod = dict(workers[i])
-        pod["metadata"] = {
-            **pod["metadata"],
-            "labels": {**pod["metadata"]["labels"], "cloudtty.io/state": "claimed"},
+        session = dict(workers[i])
+        session["metadata"] = {
+            **session["metadata"],
+            "labels": {**session["metadata"]["labels"], "cloudtty.io/state": "claimed"},
             "ownerReferences": [{**ref, "controller": True}],
         }
-        for _ in range(share(operator_writes.get("update pods", 0), i)):
-            pod = client.replace(pod)
+        session["stringData"] = {"session.json": json.dumps({"shell": name})}
+        for _ in range(share(operator_writes.get("update secrets", 0), i)):
+            session = client.replace(session)
         for kind, total in creates.items():
             for j in range(share(total, i)):
                 obj = _minimal(kind, f"{name}-{j}", namespace, ref)
@@ -698,7 +728,7 @@ def rss(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         namespace="rss",
         workers=args.workers,
         api_concurrency=args.api_concurrency,
-        always_finalize=not args.no_finalizer,
+        always_finalize=args.finalize_always,
     ) as (sandbox, operator):
         client = sandbox.client
         ensure_namespace(client, "rss")
@@ -765,7 +795,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=8, help="operator --workers")
     parser.add_argument("--api-concurrency", type=int, default=16, help="operator's")
     parser.add_argument("--client-concurrency", type=int, default=32, help="creating shells")
-    parser.add_argument("--no-finalizer", action="store_true", help="--no-finalize-always")
+    parser.add_argument(
+        "--finalize-always", action="store_true", help="the operator's --finalize-always"
+    )
     parser.add_argument("--phases", default="warm,cold,steady,burst,rss")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -781,7 +813,7 @@ def main() -> int:
                 "api_concurrency",
                 "client_concurrency",
                 "pod_start_delay",
-                "no_finalizer",
+                "finalize_always",
             )
         },
     }

@@ -37,9 +37,13 @@ def render(
 
 
 def write(path: Path, server: str, token: str, ca_pem: str | None = None) -> Path:
+    """Write the kubeconfig whole: into a private temporary file renamed over ``path``, so a
+    client that sees the file never reads it half-written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(render(server, token, ca_pem=ca_pem))
-    os.chmod(path, 0o600)
+    os.chmod(partial, 0o600)
+    os.replace(partial, path)
     return path
