@@ -18,6 +18,7 @@ from cloudtty_core import (
     plan_pool,
 )
 from cloudtty_core.backends import copy_json
+from cloudtty_core.plan.pool import REFILL_BATCH
 from cloudtty_core.testing import (
     FakeImageBackend,
     apply_plan,
@@ -267,3 +268,11 @@ def test_worker_names_stay_one_dns_label() -> None:
     result = plan_pool(key, Snapshot(), OperatorSettings(min_idle=1), registry)
     (account,) = result.creates
     assert len(account["metadata"]["name"]) <= 63
+
+
+def test_a_large_refill_starts_a_batch_per_pass_and_still_reaches_min_idle() -> None:
+    settings = OperatorSettings(min_idle=REFILL_BATCH + 7)
+    first = plan_pool(KEY, Snapshot(), settings, REGISTRY, names())
+    assert len(first.creates) == REFILL_BATCH  # the rest in later passes
+    snap = fill_pool(Snapshot(), KEY, settings, REGISTRY, name_source=names(), max_rounds=12)
+    assert len(ClusterPoolView(snap).idle_workers(KEY)) == REFILL_BATCH + 7

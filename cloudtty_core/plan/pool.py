@@ -60,6 +60,7 @@ from .types import Plan
 from .worker import is_ready
 
 __all__ = [
+    "REFILL_BATCH",
     "ClusterPoolView",
     "idle_pods",
     "idle_session",
@@ -67,6 +68,12 @@ __all__ = [
     "pool_labels",
     "session_state",
 ]
+
+
+REFILL_BATCH = 50
+"""New workers one pass starts at most. The rest follow in later passes (the new accounts
+queue the pool again), so a large refill -- after a burst of claims -- runs beside the shells'
+own writes instead of queueing a thousand creates ahead of them."""
 
 
 def pool_labels(key: PoolKey) -> dict[str, str]:
@@ -156,7 +163,8 @@ def plan_pool(
 ) -> Plan:
     """Keep ``settings.min_idle_for(namespace)`` idle workers of ``key``.
 
-    Each worker is made in three passes (see the module). Accounts whose pod is still to be
+    Each worker is made in three passes (see the module), at most :data:`REFILL_BATCH` new
+    ones per pass. Accounts whose pod is still to be
     made and starting workers count (they will be Ready soon). Failed or finished idle workers
     are deleted and replaced; surplus idle workers (the setting went down) are deleted,
     unfinished and starting ones first; accounts of workers that are gone are deleted; idle
@@ -219,7 +227,7 @@ def plan_pool(
     if have < target:
         prefix = dns_label(f"cloudtty-{key.image_backend}")
         made: list[str] = []
-        for _ in range(target - have):
+        for _ in range(min(target - have, REFILL_BATCH)):
             made.append(fresh_worker_name(prefix, ns, name_source, cluster, made))
             creates.append(worker_account(made[-1], ns, labels, reads_session=True))
     elif have > target:

@@ -4,11 +4,13 @@ The parts run in the order the planner documents and the first failure stops the
 shell is then planned again from fresh observations):
 
 1. ``patches`` -- JSON merge patches; a ``metadata.resourceVersion`` in one is a precondition;
-2. ``updates`` -- PUT with the resourceVersion the object carries (worker claims, shared
-   routes): a concurrent change fails with 409 and nothing after it runs, so a session is only
-   ever written for a worker this shell really got;
-3. ``creates`` -- ServiceAccounts first (a pod is refused while the account it runs as does
-   not exist), then the others in parallel;
+2. ``updates`` and ``creates`` but pods, all in parallel: updates are PUTs with the
+   resourceVersion the object carries (worker claims, shared routes), so a concurrent change
+   fails with 409 -- a claim carries its session, so a session only ever reaches a worker this
+   shell really got; the writes are independent of each other, and one round trip for all of
+   them is what keeps a warm shell's time-to-Ready short;
+3. pods -- after the rest (a pod is refused while the ServiceAccount it runs as does not
+   exist);
 4. ``deletes`` -- in parallel; already gone counts as done;
 5. ``issue_kubeconfig`` -- TokenRequest for the per-shell ServiceAccount, then its Secret;
 6. ``status`` -- the status subresource, only when the plan carries one (it changed);
@@ -97,12 +99,13 @@ class PlanApplier:
         run = _Run(self, shell)
         for patch in plan.patches:
             await run.patch(patch)
-        for manifest in plan.updates:
-            await run.write("update", manifest, lambda m: self.api.replace(m))
-        accounts = [m for m in plan.creates if m.get("kind") == "ServiceAccount"]
-        others = [m for m in plan.creates if m.get("kind") != "ServiceAccount"]
-        for stage in (accounts, others):
-            await run.parallel("create", stage, lambda m: self.api.create(m))
+        replace, create = self.api.replace, self.api.create
+        pods = [m for m in plan.creates if m.get("kind") == "Pod"]
+        await run.parallel(
+            [("update", m, replace) for m in plan.updates]
+            + [("create", m, create) for m in plan.creates if m.get("kind") != "Pod"]
+        )
+        await run.parallel([("create", m, create) for m in pods])
         await run.deletes(plan.deletes)
         if plan.issue_kubeconfig is not None:
             issue = plan.issue_kubeconfig
@@ -136,6 +139,10 @@ class PlanApplier:
 def _shell_ref(shell: Manifest) -> ObjectRef:
     meta = shell.get("metadata") or {}
     return ObjectRef(API_VERSION, KIND, str(meta.get("namespace") or "default"), str(meta["name"]))
+
+
+_Send = Callable[[Manifest], Awaitable[Manifest]]
+_Write = tuple[str, Manifest, _Send]
 
 
 class _Run:
@@ -174,27 +181,24 @@ class _Run:
         await self.hook(verb, _describe(manifest))
         self._track(await send(manifest))
 
-    async def parallel(
-        self,
-        verb: str,
-        manifests: Sequence[Manifest],
-        send: Callable[[Manifest], Awaitable[Manifest]],
-    ) -> None:
-        if len(manifests) <= 1:
-            for manifest in manifests:
+    async def parallel(self, writes: Sequence[_Write]) -> None:
+        """Send ``(verb, manifest, send)`` writes at once; raise the first refusal after all
+        of them are answered."""
+        if len(writes) <= 1:
+            for verb, manifest, send in writes:
                 await self.write(verb, manifest, send)
             return
         errors: list[ApiError] = []
 
-        async def one(manifest: Manifest) -> None:
+        async def one(verb: str, manifest: Manifest, send: _Send) -> None:
             try:
                 await self.write(verb, manifest, send)
             except ApiError as error:
                 errors.append(error)
 
         async with anyio.create_task_group() as group:
-            for manifest in manifests:
-                group.start_soon(one, manifest)
+            for verb, manifest, send in writes:
+                group.start_soon(one, verb, manifest, send)
         if errors:
             raise errors[0]
 
