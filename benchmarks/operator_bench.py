@@ -394,6 +394,7 @@ def warm_cold_steady(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     # pool refills in the background, and never runs below half its size.
                     if idle_workers(client, "warm") < pool // 2:
                         wait_until(lambda: idle_workers(client, "warm") >= pool, 60, "refill")
+                time.sleep(1)  # the operator writes Events in the background
                 counters = sandbox.counters()
                 writes = writes_by_resource(counters)
                 refills = sum(v for k, v in writes.items() if k in POOL_WRITES)
