@@ -36,6 +36,7 @@ from cloudtty_core.model import Manifest
 
 from .api import AsyncApi
 from .client import BUILTIN_RESOURCES, ApiError, Gone, KubeClient, Resource, WatchStream
+from .compact import compact
 
 __all__ = [
     "ADDED",
@@ -214,20 +215,25 @@ class Informer:
         return self._upsert(obj)
 
     def _prepare(self, obj: Manifest) -> Manifest:
-        # List items come without apiVersion/kind; the planner needs both on every object.
+        """The copy of ``obj`` to cache (see :mod:`.compact`).
+
+        ``obj`` itself gets ``apiVersion`` and ``kind`` (list items come without them; the
+        planner needs both on every object) and loses ``managedFields``: the operator may go on
+        using an object it wrote, and sends it back as it would have sent the cached one.
+        """
         obj.setdefault("apiVersion", self.resource.api_version)
         obj.setdefault("kind", self.resource.kind)
         obj["metadata"].pop("managedFields", None)
-        return obj
+        return compact(obj)
 
     def _upsert(self, obj: Manifest, *, force: bool = False) -> bool:
-        obj = self._prepare(obj)
         meta = obj["metadata"]
         ns, name = str(meta.get("namespace") or ""), str(meta["name"])
         bucket = self._objects.setdefault(ns, {})
         old = bucket.get(name)
         if old is not None and not force and not is_newer(_rv(obj), _rv(old)):
-            return False
+            return False  # e.g. the watch's echo of a write observed already: not compacted
+        obj = self._prepare(obj)
         bucket[name] = obj
         if old is None:
             self._count += 1
@@ -350,7 +356,6 @@ class Informer:
     def _replace(self, items: Sequence[Manifest], version: str) -> None:
         listed: set[_Key] = set()
         for obj in items:
-            obj = self._prepare(obj)
             meta = obj["metadata"]
             listed.add((str(meta.get("namespace") or ""), str(meta["name"])))
             self._upsert(obj)

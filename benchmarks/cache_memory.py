@@ -1,0 +1,217 @@
+"""What the operator's informer caches cost per object, kind by kind.
+
+Starts the sandbox (its own process, short pod start), runs the operator in this process (so
+its caches can be read), creates ``--shells`` cold shells (the test image backend that cannot
+start warm: one pod per shell, no pool), waits until all are Ready, then walks every cache.
+
+For each kind it reports two figures, both in bytes per cached object:
+
+- ``cached``: what the informer holds now -- a deep ``sys.getsizeof`` over every dict, list,
+  string and number reachable from the kind's cached objects, each Python object counted once
+  for the whole cache (a string shared by 10,000 pods costs its size once, the way it costs
+  memory once);
+- ``as_sent``: the same walk over the objects as the API server lists them, each parsed from
+  JSON on its own the way a watch event delivers it, with ``managedFields`` dropped (what the
+  caches held before they were compacted) -- so the two columns compare like with like.
+
+``--dump KIND`` prints one cached object of that kind, to see what is kept.
+
+    .venv/bin/python benchmarks/cache_memory.py [--shells 300] [--dump Pod] [--json]
+
+The operator's RSS as shells accumulate comes from ``operator_bench.py --phases rss``.
+Nothing here is a test: only figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sandbox_process import SandboxProcess  # beside this script
+
+from cloudtty_core.backends import OperatorSettings
+from cloudtty_core.runtime.client import KubeClient, NotFound, Resource
+from cloudtty_core.runtime.informer import Informer
+from cloudtty_core.runtime.testing import COLD_IMAGE, SHELLS, OperatorHarness, shell_manifest
+
+NAMESPACE = "mem"
+KUBECONFIG_SECRET = "bench-kubeconfig"
+
+
+def deep_size(roots: Iterable[Any], seen: set[int]) -> int:
+    """Bytes of every object reachable from ``roots`` through dicts and lists, skipping
+    objects in ``seen`` (and adding the ones it counts)."""
+    total = 0
+    stack = list(roots)
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        if isinstance(obj, dict):
+            stack.extend(obj.keys())
+            stack.extend(obj.values())
+        elif isinstance(obj, list | tuple):
+            stack.extend(obj)
+    return total
+
+
+def prepare_namespace(client: KubeClient) -> None:
+    client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    client.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": KUBECONFIG_SECRET, "namespace": NAMESPACE},
+            "stringData": {"config": "apiVersion: v1\nkind: Config\n"},
+        }
+    )
+
+
+def create_shells(client: KubeClient, n: int, concurrency: int) -> None:
+    manifests = [
+        shell_manifest(
+            f"m{i}",
+            NAMESPACE,
+            imageBackend=COLD_IMAGE,
+            exposureMode="ClusterIP",
+            secretRef={"name": KUBECONFIG_SECRET},
+        )
+        for i in range(n)
+    ]
+    with ThreadPoolExecutor(concurrency) as pool:
+        for future in [pool.submit(client.create, m) for m in manifests]:
+            future.result()
+
+
+def wait_ready(client: KubeClient, n: int, timeout: float) -> float:
+    started = time.monotonic()
+    while True:
+        shells = client.list(SHELLS, NAMESPACE)["items"]
+        ready = sum(1 for s in shells if (s.get("status") or {}).get("phase") == "Ready")
+        if ready >= n:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"{ready} of {n} shells Ready after {timeout}s")
+        time.sleep(0.5)
+
+
+def as_sent(client: KubeClient, informer: Informer) -> list[dict[str, Any]]:
+    """The informer's kind as the API server lists it, without managedFields."""
+    resource = informer.resource
+    try:
+        items = client.list(resource, informer.namespace)["items"]
+    except NotFound:
+        return []
+    found = []
+    for item in items:
+        item.setdefault("apiVersion", resource.api_version)
+        item.setdefault("kind", resource.kind)
+        item["metadata"].pop("managedFields", None)
+        # One document per object, as in a watch stream: a LIST response is one document, and
+        # the JSON decoder shares the keys within a document.
+        found.append(json.loads(json.dumps(item)))
+    return found
+
+
+def informers_of(harness: OperatorHarness) -> Iterator[Informer]:
+    assert harness.running is not None
+    informers = harness.running.operator.informers
+    assert informers is not None
+    crds = informers._crds  # the CRD informer is internal; its cache counts all the same
+    if crds is not None:
+        yield crds
+    yield from informers.active()
+
+
+def measure(harness: OperatorHarness, client: KubeClient) -> dict[str, dict[str, Any]]:
+    """Bytes per object of every cache, live and as sent."""
+    assert harness.running is not None
+
+    def snapshot() -> list[tuple[Resource, list[Any]]]:
+        # On the operator's loop, where the caches change: a consistent list of the objects.
+        return [(i.resource, list(i)) for i in informers_of(harness)]
+
+    cached = harness.running.call(snapshot)
+    sent = {str(i.resource): as_sent(client, i) for i in informers_of(harness)}
+    live_seen: set[int] = set()
+    sent_seen: set[int] = set()
+    report: dict[str, dict[str, Any]] = {}
+    for resource, objects in cached:
+        if not objects:
+            continue
+        raw = sent.get(str(resource), [])
+        live_bytes = deep_size(objects, live_seen)
+        raw_bytes = deep_size(raw, sent_seen)
+        report[resource.kind] = {
+            "objects": len(objects),
+            "cached_bytes_per_object": round(live_bytes / len(objects)),
+            "as_sent_bytes_per_object": round(raw_bytes / len(raw)) if raw else None,
+            "cached_total_kib": round(live_bytes / 1024, 1),
+            "as_sent_total_kib": round(raw_bytes / 1024, 1),
+        }
+    return report
+
+
+def dump(harness: OperatorHarness, kind: str) -> Any:
+    assert harness.running is not None
+    for informer in informers_of(harness):
+        if informer.resource.kind == kind:
+            return harness.running.call(lambda cache=informer: next(iter(cache), None))
+    return None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shells", type=int, default=300, help="cold shells to create")
+    parser.add_argument("--concurrency", type=int, default=16, help="client threads")
+    parser.add_argument("--dump", metavar="KIND", help="print one cached object of KIND")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="cloudtty-cache-memory-") as tmp:
+        sandbox = SandboxProcess(Path(tmp), "--pod-start-delay", "0.05")
+        try:
+            client = KubeClient.for_url(sandbox.url, sandbox.token)
+            client.set_pool_size(args.concurrency)
+            prepare_namespace(client)
+            harness = OperatorHarness(
+                sandbox.url,
+                sandbox.token,
+                settings=OperatorSettings(cluster_server=sandbox.url, min_idle=0),
+                config={"namespace": NAMESPACE, "pool_namespaces": (), "workers": 8},
+            )
+            with harness:
+                create_shells(client, args.shells, args.concurrency)
+                seconds = wait_ready(client, args.shells, 600)
+                time.sleep(1)  # the last watch events reach the caches
+                report = measure(harness, client)
+                sample = dump(harness, args.dump) if args.dump else None
+        finally:
+            sandbox.stop()
+    if sample is not None:
+        print(json.dumps(sample, indent=2, sort_keys=True))
+    if args.json:
+        print(json.dumps({"shells": args.shells, "ready_seconds": seconds, "kinds": report}))
+        return 0
+    print(f"{args.shells} cold shells Ready in {seconds:.1f} s; bytes per cached object:")
+    print(f"{'kind':<26}{'objects':>8}{'cached':>10}{'as sent':>10}{'ratio':>8}")
+    for kind, row in sorted(report.items()):
+        sent = row["as_sent_bytes_per_object"]
+        ratio = f"{sent / row['cached_bytes_per_object']:.1f}x" if sent else "-"
+        print(
+            f"{kind:<26}{row['objects']:>8}{row['cached_bytes_per_object']:>10}"
+            f"{sent if sent is not None else '-':>10}{ratio:>8}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
