@@ -214,19 +214,23 @@ class Informer:
             return False
         return self._upsert(obj)
 
-    def _prepare(self, obj: Manifest) -> Manifest:
-        """The copy of ``obj`` to cache (see :mod:`.compact`).
-
-        ``obj`` itself gets ``apiVersion`` and ``kind`` (list items come without them; the
-        planner needs both on every object) and loses ``managedFields``: the operator may go on
-        using an object it wrote, and sends it back as it would have sent the cached one.
-        """
+    def _normalize(self, obj: Manifest) -> None:
+        # List items come without apiVersion/kind; the planner needs both on every object.
         obj.setdefault("apiVersion", self.resource.api_version)
         obj.setdefault("kind", self.resource.kind)
         obj["metadata"].pop("managedFields", None)
-        return compact(obj)
+
+    def _prepare(self, obj: Manifest) -> Manifest:
+        """``obj`` made into the compact copy the cache keeps (see :mod:`.compact`): ``obj``
+        itself is what is cached, its content replaced by the compact copy's, so the operator's
+        own writes are cached as the very objects it holds."""
+        small = compact(obj)
+        obj.clear()
+        obj.update(small)
+        return obj
 
     def _upsert(self, obj: Manifest, *, force: bool = False) -> bool:
+        self._normalize(obj)
         meta = obj["metadata"]
         ns, name = str(meta.get("namespace") or ""), str(meta["name"])
         bucket = self._objects.setdefault(ns, {})
@@ -244,7 +248,7 @@ class Informer:
         return True
 
     def _remove(self, obj: Manifest, *, force: bool = False) -> bool:
-        obj = self._prepare(obj)
+        self._normalize(obj)
         meta = obj["metadata"]
         ns, name = str(meta.get("namespace") or ""), str(meta["name"])
         bucket = self._objects.get(ns)
