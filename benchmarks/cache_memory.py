@@ -15,8 +15,12 @@ For each kind it reports two figures, both in bytes per cached object:
   caches held before they were compacted) -- so the two columns compare like with like.
 
 ``--dump KIND`` prints one cached object of that kind, to see what is kept.
+``--tracemalloc N`` traces the whole process's allocations from before the shells are created
+until they are all Ready, and prints the N source lines whose live memory grew most, per shell
+(caches, queue, metrics, anything that keeps memory per shell).
 
-    .venv/bin/python benchmarks/cache_memory.py [--shells 300] [--dump Pod] [--json]
+    .venv/bin/python benchmarks/cache_memory.py [--shells 300] [--dump Pod]
+        [--tracemalloc 25] [--json]
 
 The operator's RSS as shells accumulate comes from ``operator_bench.py --phases rss``.
 Nothing here is a test: only figures.
@@ -29,6 +33,7 @@ import json
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -174,6 +179,9 @@ def main() -> int:
     parser.add_argument("--shells", type=int, default=300, help="cold shells to create")
     parser.add_argument("--concurrency", type=int, default=16, help="client threads")
     parser.add_argument("--dump", metavar="KIND", help="print one cached object of KIND")
+    parser.add_argument(
+        "--tracemalloc", type=int, default=0, metavar="N", help="print the N top growing lines"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cloudtty-cache-memory-") as tmp:
@@ -188,16 +196,35 @@ def main() -> int:
                 settings=OperatorSettings(cluster_server=sandbox.url, min_idle=0),
                 config={"namespace": NAMESPACE, "pool_namespaces": (), "workers": 8},
             )
+            growth: list[tracemalloc.StatisticDiff] = []
+            traced = 0
             with harness:
+                if args.tracemalloc:
+                    tracemalloc.start()
+                    before = tracemalloc.take_snapshot()
                 create_shells(client, args.shells, args.concurrency)
                 seconds = wait_ready(client, args.shells, 600)
                 time.sleep(1)  # the last watch events reach the caches
+                if args.tracemalloc:
+                    after = tracemalloc.take_snapshot()
+                    tracemalloc.stop()
+                    every = after.compare_to(before, "lineno")
+                    traced = sum(stat.size_diff for stat in every)
+                    growth = every[: args.tracemalloc]
                 report = measure(harness, client)
                 sample = dump(harness, args.dump) if args.dump else None
         finally:
             sandbox.stop()
     if sample is not None:
         print(json.dumps(sample, indent=2, sort_keys=True))
+    if growth:
+        print(f"traced memory grew by {traced / args.shells:.0f} B per shell; the top lines:")
+    for stat in growth:
+        frame = stat.traceback[0]
+        print(
+            f"{stat.size_diff / args.shells:>8.0f} B/shell {stat.count_diff / args.shells:>6.1f} "
+            f"blocks/shell  {frame.filename}:{frame.lineno}"
+        )
     if args.json:
         print(json.dumps({"shells": args.shells, "ready_seconds": seconds, "kinds": report}))
         return 0

@@ -10,7 +10,9 @@ without changing any field the operator reads:
   phases, ``"True"``, kinds, reasons, image names, uids, names, timestamps) is replaced by its
   interned copy (:func:`sys.intern`), so 10,000 pods share one ``"metadata"``, one
   ``"cloudtty.io/role"``, one namespace, and a shell's uid is stored once for the shell and
-  every child labelled or owned by it. Interned strings die with their last user.
+  every child labelled or owned by it. Interned strings die with their last user. Values that
+  are never shared (resourceVersions, messages, IP addresses: :data:`UNIQUE_VALUES`) are not
+  interned: the interpreter's table would hold an entry for each.
 - **Trimming, for kinds the operator never writes back from its cache.** A pod keeps its
   metadata and the few spec and status fields something reads (:data:`POD_SHAPE`); a
   CustomResourceDefinition keeps what tells whether a version is served (:data:`CRD_SHAPE`);
@@ -29,10 +31,11 @@ What a cached pod keeps is therefore a contract for code reading pods through a
 generateName, namespace, uid, resourceVersion, labels, annotations, ownerReferences,
 finalizers, deletionTimestamp, deletionGracePeriodSeconds), ``spec.serviceAccountName``,
 ``spec.restartPolicy``, ``spec.nodeName``, ``status.phase``, ``status.reason``,
-``status.message``, ``status.podIP``, ``status.hostIP``, ``status.conditions[].type`` and
-``.status``, ``status.containerStatuses[]`` ``name``, ``ready``, ``started``, ``restartCount``,
-``state.terminated`` (``exitCode``, ``signal``, ``reason``, ``message``) and
-``state.waiting.reason``. A reader that needs more adds it to :data:`POD_SHAPE`.
+``status.message``, ``status.podIP``, ``status.hostIP``, the ``type`` and ``status`` of the
+conditions of :data:`POD_CONDITION_TYPES`, and of each ``status.containerStatuses[]`` its
+``name``, ``ready``, ``started``, ``restartCount``, ``state.terminated`` (``exitCode``,
+``signal``, ``reason``, ``message``) and ``state.waiting.reason``. A reader that needs more
+adds it to :data:`POD_SHAPE` (or :data:`POD_CONDITION_TYPES`).
 
 Compacted objects are plain dicts and lists, new ones: no mutable part is shared with the
 object given or with any other compacted object (strings, numbers, booleans and None are
@@ -45,6 +48,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Final, TypeAlias
 
+from cloudtty_core.backends import copy_json
 from cloudtty_core.model import API_VERSION, KIND, Manifest
 from cloudtty_core.plan import LABEL_STATE, STATE_IDLE
 
@@ -53,7 +57,9 @@ __all__ = [
     "INTERN_MAX_LENGTH",
     "LAST_APPLIED",
     "NODE_SHAPE",
+    "POD_CONDITION_TYPES",
     "POD_SHAPE",
+    "UNIQUE_VALUES",
     "Shape",
     "compact",
     "interned",
@@ -68,6 +74,12 @@ list."""
 INTERN_MAX_LENGTH: Final = 100
 """String values up to this length are interned. Longer ones (Secret data, certificates,
 scripts) are rarely repeated, and interning a unique string only adds a table entry."""
+
+UNIQUE_VALUES: Final = frozenset(
+    {"resourceVersion", "message", "podIP", "podIPs", "clusterIP", "clusterIPs", "accessUrl"}
+)
+"""Keys whose values are (nearly) never repeated between objects: their strings are kept as they
+are, since interning a string nobody shares only costs an entry in the interpreter's table."""
 
 LAST_APPLIED: Final = "kubectl.kubernetes.io/last-applied-configuration"
 """The annotation ``kubectl apply`` leaves: the whole manifest again, as one JSON string."""
@@ -123,6 +135,10 @@ POD_SHAPE: Final[Shape] = {
 }
 """What a pod that is not an idle warm worker keeps (see the module's docstring)."""
 
+POD_CONDITION_TYPES: Final = frozenset({"Ready"})
+"""The pod conditions kept (the others -- PodScheduled, Initialized, ContainersReady... -- are
+five dicts per pod nobody reads)."""
+
 CRD_SHAPE: Final[Shape] = {
     "apiVersion": None,
     "kind": None,
@@ -173,11 +189,17 @@ _intern = sys.intern
 
 def interned(value: Any) -> Any:
     """A copy of the JSON value ``value`` with every key and every string value of at most
-    :data:`INTERN_MAX_LENGTH` characters interned; new dicts and lists throughout."""
+    :data:`INTERN_MAX_LENGTH` characters interned (but those of :data:`UNIQUE_VALUES`); new
+    dicts and lists throughout."""
     if type(value) is str:
         return _intern(value) if len(value) <= INTERN_MAX_LENGTH else value
     if isinstance(value, dict):
-        return {(_intern(k) if type(k) is str else k): interned(v) for k, v in value.items()}
+        return {
+            (_intern(k) if type(k) is str else k): (
+                copy_json(v) if k in UNIQUE_VALUES else interned(v)
+            )
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [interned(v) for v in value]
     return value
@@ -196,7 +218,11 @@ def shaped(value: Any, shape: Shape) -> Any:
         return [shaped(v, element) for v in value]
     if not isinstance(value, dict):
         return interned(value)
-    return {_intern(k): shaped(v, shape[k]) for k, v in value.items() if k in shape}
+    return {
+        _intern(k): copy_json(v) if k in UNIQUE_VALUES else shaped(v, shape[k])
+        for k, v in value.items()
+        if k in shape
+    }
 
 
 def _rule(obj: Mapping[str, Any]) -> tuple[Shape, bool]:
@@ -211,6 +237,15 @@ def _rule(obj: Mapping[str, Any]) -> tuple[Shape, bool]:
     return _SHAPES[key], True
 
 
+def _keep_conditions(obj: Manifest, types: frozenset[str]) -> None:
+    status = obj.get("status")
+    conditions = status.get("conditions") if isinstance(status, dict) else None
+    if isinstance(status, dict) and isinstance(conditions, list):
+        status["conditions"] = [
+            c for c in conditions if not isinstance(c, dict) or c.get("type") in types
+        ]
+
+
 def compact(obj: Manifest) -> Manifest:
     """The copy of ``obj`` (an object as the API server sent it, with ``apiVersion`` and
     ``kind``) that an informer caches: interned, trimmed to what the operator reads for kinds
@@ -221,6 +256,8 @@ def compact(obj: Manifest) -> Manifest:
         obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
     shape, drop_last_applied = _rule(obj)
     out: Manifest = shaped(obj, shape)
+    if shape is POD_SHAPE:
+        _keep_conditions(out, POD_CONDITION_TYPES)
     meta = out.get("metadata")
     if drop_last_applied and isinstance(meta, dict):
         annotations = meta.get("annotations")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -127,7 +127,9 @@ class Informer:
         self.synced = anyio.Event()
         self.stats = InformerStats()
         self._objects: dict[str, dict[str, Manifest]] = {}
-        self._index: dict[tuple[str, str], set[_Key]] = {}
+        # label -> value -> the one object's key, or a set of two or more: most indexed values
+        # (a shell's uid, its name) label one object per kind, and a set costs 200 bytes.
+        self._index: dict[str, dict[str, _Key | set[_Key]]] = {}
         self._count = 0
         self._handlers: list[Handler] = []
         self._stream: WatchStream | None = None
@@ -170,10 +172,10 @@ class Informer:
     def _candidates(
         self, namespace: str | None, labels: Mapping[str, str] | None
     ) -> _KeyList | None:
-        best: set[_Key] | None = None
+        best: Collection[_Key] | None = None
         for key, value in (labels or {}).items():
             if key in self.index_labels:
-                keys = self._index.get((key, value), set())
+                keys = self._indexed(key, value)
                 if best is None or len(keys) < len(best):
                     best = keys
         if best is None:
@@ -265,19 +267,36 @@ class Informer:
         self._notify(DELETED, obj, old)
         return True
 
+    def _indexed(self, label: str, value: str) -> Collection[_Key]:
+        found = self._index.get(label, {}).get(value)
+        if found is None:
+            return ()
+        return found if isinstance(found, set) else (found,)
+
     def _reindex(self, key: _Key, obj: Manifest) -> None:
         for label, value in ((obj.get("metadata") or {}).get("labels") or {}).items():
             if label in self.index_labels:
-                self._index.setdefault((label, value), set()).add(key)
+                by_value = self._index.setdefault(label, {})
+                found = by_value.get(value)
+                if found is None:
+                    by_value[value] = key
+                elif isinstance(found, set):
+                    found.add(key)
+                elif found != key:
+                    by_value[value] = {found, key}
 
     def _unindex(self, key: _Key, obj: Manifest) -> None:
         for label, value in ((obj.get("metadata") or {}).get("labels") or {}).items():
-            if label in self.index_labels:
-                keys = self._index.get((label, value))
-                if keys is not None:
-                    keys.discard(key)
-                    if not keys:
-                        del self._index[(label, value)]
+            by_value = self._index.get(label) if label in self.index_labels else None
+            found = by_value.get(value) if by_value is not None else None
+            if by_value is None or found is None:
+                continue
+            if isinstance(found, set):
+                found.discard(key)
+                if len(found) == 1:
+                    by_value[value] = next(iter(found))
+            elif found == key:
+                del by_value[value]
 
     def clear(self) -> None:
         """Forget everything (the kind is no longer served), reporting each object deleted."""
