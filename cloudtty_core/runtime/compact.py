@@ -19,8 +19,8 @@ without changing any field the operator reads:
   a Node drops its image list and volumes (:data:`NODE_SHAPE`); a CloudShell, whose status is
   written through the status subresource (which takes nothing but the status from the body),
   drops the ``kubectl.kubernetes.io/last-applied-configuration`` annotation that repeats its
-  spec. Idle warm workers are the exception among pods: the claim PUTs the cached pod back
-  (with its resourceVersion), so an idle worker is kept whole.
+  spec. Pods are only ever created and deleted (a warm worker is claimed through its session
+  Secret), never updated from the cache.
 - **Kinds the planner merges and PUTs back** (Services, Secrets, ServiceAccounts, Roles,
   RoleBindings, ConfigMaps, Ingresses, VirtualServices, and any kind not named above) keep all
   their content, annotations included: a field missing from the cache would be missing from
@@ -50,7 +50,6 @@ from typing import Any, Final, TypeAlias
 
 from cloudtty_core.backends import copy_json
 from cloudtty_core.model import API_VERSION, KIND, Manifest
-from cloudtty_core.plan import LABEL_STATE, STATE_IDLE
 
 __all__ = [
     "CRD_SHAPE",
@@ -133,7 +132,7 @@ POD_SHAPE: Final[Shape] = {
         ),
     },
 }
-"""What a pod that is not an idle warm worker keeps (see the module's docstring)."""
+"""What a pod keeps (see the module's docstring)."""
 
 POD_CONDITION_TYPES: Final = frozenset({"Ready"})
 """The pod conditions kept (the others -- PodScheduled, Initialized, ContainersReady... -- are
@@ -230,10 +229,6 @@ def _rule(obj: Mapping[str, Any]) -> tuple[Shape, bool]:
     key = (str(obj.get("apiVersion") or ""), str(obj.get("kind") or ""))
     if key not in _SHAPES:
         return None, False
-    if key == _POD_KEY:
-        labels = (obj.get("metadata") or {}).get("labels") or {}
-        if labels.get(LABEL_STATE) == STATE_IDLE:
-            return None, False  # the claim PUTs an idle worker back from the cache
     return _SHAPES[key], True
 
 
