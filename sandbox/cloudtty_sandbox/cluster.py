@@ -207,7 +207,12 @@ class Cluster:
         limit: int | None = None,
         continue_token: str | None = None,
     ) -> dict[str, Any]:
-        items = self.store.items(rtype.storage, namespace if rtype.namespaced else None)
+        scope = namespace if rtype.namespaced else None
+        equalities = getattr(labels, "equalities", None)
+        if equalities:
+            items = self.store.labelled(rtype.storage, scope, equalities)
+        else:
+            items = self.store.items(rtype.storage, scope)
         if labels is not None:
             items = [o for o in items if labels(o["metadata"].get("labels") or {})]
         if fields is not None:

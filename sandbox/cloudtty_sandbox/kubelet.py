@@ -193,6 +193,7 @@ class PodWorker:
         finally:
             await self._stop_containers(grace=0)
             self.finished = True
+            kubelet._reapable.add(self.uid)
             kubelet._pending.add((self.namespace, self.name))
             kubelet._wake.set()
 
@@ -411,6 +412,8 @@ class Kubelet:
         self.ips = PodIPAllocator()
         self.workers: dict[str, PodWorker] = {}
         self._pending: set[tuple[str, str]] = set()
+        # Workers that may be done with: finished, or whose pod was just removed.
+        self._reapable: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -459,6 +462,7 @@ class Kubelet:
             worker = self.workers.get(meta_["uid"])
             if worker is not None:
                 worker.terminating.set()
+                self._reapable.add(meta_["uid"])
         self._wake.set()
 
     async def _run(self) -> None:
@@ -540,8 +544,14 @@ class Kubelet:
             )
 
     def _reap(self) -> None:
-        for uid, worker in list(self.workers.items()):
-            if worker.finished and (self.cluster.store.by_uid(uid) is None):
+        reapable, self._reapable = self._reapable, set()
+        for uid in reapable:
+            worker = self.workers.get(uid)
+            if worker is None:
+                continue
+            # Not finished yet, or its pod still stored: the worker comes back here when it
+            # finishes or when the pod is removed.
+            if worker.finished and self.cluster.store.by_uid(uid) is None:
                 self.ips.release(worker.ip)
                 del self.workers[uid]
                 if worker.files is not None and not self._stopping:

@@ -6,9 +6,10 @@ readers, watch events and encoders can share them without copying.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from .labelindex import LabelIndex
 from .watchcache import ADDED, DELETED, MODIFIED, Event, WatchCache
 
 Listener = Callable[[str, Event], None]
@@ -27,6 +28,7 @@ class Store:
         self._caches: dict[str, WatchCache] = {}
         self._listeners: dict[str, list[Listener]] = {}
         self._global_listeners: list[Listener] = []
+        self._label_indexes: dict[str, LabelIndex] = {}
 
     def next_rv(self) -> int:
         self.rv += 1
@@ -48,6 +50,16 @@ class Store:
             self._global_listeners.append(listener)
         else:
             self._listeners.setdefault(storage, []).append(listener)
+
+    def label_index(self, storage: str) -> LabelIndex:
+        """The label index of a resource, built on first use and kept current on every write."""
+        index = self._label_indexes.get(storage)
+        if index is None:
+            index = self._label_indexes[storage] = LabelIndex()
+            for ns, bucket in self._data.get(storage, {}).items():
+                for name, obj in bucket.items():
+                    index.update(ns, name, obj)
+        return index
 
     def get(self, storage: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self._data.get(storage, {}).get(namespace, {}).get(name)
@@ -79,6 +91,24 @@ class Store:
             out.extend(bucket[k] for k in sorted(bucket))
         return out
 
+    def labelled(
+        self, storage: str, namespace: str | None, selector: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """Objects whose labels carry every pair of an equality ``selector``, in list
+        order, found through the label index instead of a scan."""
+        if not selector:
+            return self.items(storage, namespace)
+        index = self.label_index(storage)
+        spaces = self._data.get(storage)
+        if not spaces:
+            return []
+        out: list[dict[str, Any]] = []
+        for ns in [namespace] if namespace is not None else sorted(spaces):
+            bucket = spaces.get(ns)
+            if bucket:
+                out.extend(bucket[name] for name in index.matching(ns, selector) or ())
+        return out
+
     def storages(self) -> list[str]:
         return list(self._data)
 
@@ -98,6 +128,9 @@ class Store:
             self._counts[storage] = self._counts.get(storage, 0) + 1
             self._by_uid[meta["uid"]] = (storage, ns, meta["name"])
         bucket[meta["name"]] = obj
+        index = self._label_indexes.get(storage)
+        if index is not None:
+            index.update(ns, meta["name"], obj)
         event = Event(
             MODIFIED if prev is not None else ADDED, int(meta["resourceVersion"]), obj, prev
         )
@@ -111,6 +144,9 @@ class Store:
         bucket = self._data.get(storage, {}).get(ns, {})
         if bucket.pop(meta["name"], None) is not None:
             self._counts[storage] = self._counts.get(storage, 1) - 1
+            index = self._label_indexes.get(storage)
+            if index is not None:
+                index.update(ns, meta["name"], None)
         self._by_uid.pop(meta.get("uid", ""), None)
         event = Event(DELETED, int(meta["resourceVersion"]), obj, prev)
         self._emit(storage, event)
@@ -122,6 +158,7 @@ class Store:
             for obj in bucket.values():
                 self._by_uid.pop(obj["metadata"].get("uid", ""), None)
         self._counts.pop(storage, None)
+        self._label_indexes.pop(storage, None)
 
     def compact(self) -> None:
         """Forced compaction: every resume from a resourceVersion seen so far answers 410."""
