@@ -209,7 +209,15 @@ class Cluster:
     ) -> dict[str, Any]:
         scope = namespace if rtype.namespaced else None
         equalities = getattr(labels, "equalities", None)
-        if equalities:
+        exact_name = fields.exact_name() if fields is not None else None
+        if exact_name is not None:
+            # metadata.name=x: at most one object per namespace, found without a scan.
+            spaces = (
+                [scope] if scope is not None else self.store.namespaces_with_objects(rtype.storage)
+            )
+            found = (self.store.get(rtype.storage, ns, exact_name) for ns in sorted(spaces))
+            items = [obj for obj in found if obj is not None]
+        elif equalities:
             items = self.store.labelled(rtype.storage, scope, equalities)
         else:
             items = self.store.items(rtype.storage, scope)
@@ -686,12 +694,12 @@ class Cluster:
             for event in cache.since(since):
                 watcher.offer(event)
         watcher.last_rv = self.store.rv
-        cache.watchers.add(watcher)
+        cache.add(watcher)
         return watcher
 
     def stop_watch(self, rtype: ResourceType, watcher: Watcher) -> None:
         watcher.close()
-        self.store.cache(rtype.storage).watchers.discard(watcher)
+        self.store.cache(rtype.storage).discard(watcher)
 
     def bookmark(self, rtype: ResourceType, *, initial_end: bool = False) -> bytes:
         metadata: dict[str, Any] = {"resourceVersion": str(self.store.rv)}
@@ -703,9 +711,7 @@ class Cluster:
 
     def close_watches(self, storage: str | None = None) -> None:
         for cache in self.store.caches():
-            for watcher in tuple(cache.watchers):
-                watcher.close()
-            cache.watchers.clear()
+            cache.close_all()
 
 
 def _sort_key(obj: dict[str, Any]) -> tuple[str, str]:

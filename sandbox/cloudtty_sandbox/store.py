@@ -7,12 +7,28 @@ readers, watch events and encoders can share them without copying.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from .labelindex import LabelIndex
 from .watchcache import ADDED, DELETED, MODIFIED, Event, WatchCache
 
 Listener = Callable[[str, Event], None]
+Where = tuple[str, str, str]  # (storage, namespace, name)
+
+
+def _owner_uids(obj: dict[str, Any] | None) -> frozenset[str]:
+    if obj is None:
+        return frozenset()
+    refs = obj["metadata"].get("ownerReferences")
+    if not isinstance(refs, list) or not refs:
+        return frozenset()
+    return frozenset(
+        r["uid"] for r in refs if isinstance(r, dict) and isinstance(r.get("uid"), str)
+    )
+
+
+_NO_DEPENDENTS: frozenset[Where] = frozenset()
 
 
 class Store:
@@ -29,6 +45,9 @@ class Store:
         self._listeners: dict[str, list[Listener]] = {}
         self._global_listeners: list[Listener] = []
         self._label_indexes: dict[str, LabelIndex] = {}
+        # ownerReferences, both ways: owner uid -> dependents, dependent -> its owners' uids.
+        self._dependents: dict[str, set[Where]] = {}
+        self._owners_of: dict[Where, frozenset[str]] = {}
 
     def next_rv(self) -> int:
         self.rv += 1
@@ -60,6 +79,39 @@ class Store:
                 for name, obj in bucket.items():
                     index.update(ns, name, obj)
         return index
+
+    def dependents(self, uid: str) -> AbstractSet[Where]:
+        """Where the objects naming ``uid`` in their ownerReferences are (a live view: copy it
+        before changing the store while iterating)."""
+        return self._dependents.get(uid, _NO_DEPENDENTS)
+
+    def owned(self, uid: str, storage: str, namespace: str) -> list[dict[str, Any]]:
+        """The objects of one resource and namespace owned by ``uid``, in list order."""
+        bucket = self._data.get(storage, {}).get(namespace) or {}
+        names = sorted(n for s, ns, n in self.dependents(uid) if s == storage and ns == namespace)
+        return [bucket[n] for n in names if n in bucket]
+
+    def owner_index(self) -> dict[str, set[Where]]:
+        """Owner uid -> dependents, for every owner named by some stored object."""
+        return self._dependents
+
+    def _index_owners(self, where: Where, obj: dict[str, Any] | None) -> None:
+        new = _owner_uids(obj)
+        old = self._owners_of.get(where, frozenset())
+        if new == old:
+            return
+        for uid in old - new:
+            deps = self._dependents.get(uid)
+            if deps is not None:
+                deps.discard(where)
+                if not deps:
+                    del self._dependents[uid]
+        for uid in new - old:
+            self._dependents.setdefault(uid, set()).add(where)
+        if new:
+            self._owners_of[where] = new
+        else:
+            self._owners_of.pop(where, None)
 
     def get(self, storage: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self._data.get(storage, {}).get(namespace, {}).get(name)
@@ -131,6 +183,7 @@ class Store:
         index = self._label_indexes.get(storage)
         if index is not None:
             index.update(ns, meta["name"], obj)
+        self._index_owners((storage, ns, meta["name"]), obj)
         event = Event(
             MODIFIED if prev is not None else ADDED, int(meta["resourceVersion"]), obj, prev
         )
@@ -147,6 +200,7 @@ class Store:
             index = self._label_indexes.get(storage)
             if index is not None:
                 index.update(ns, meta["name"], None)
+            self._index_owners((storage, ns, meta["name"]), None)
         self._by_uid.pop(meta.get("uid", ""), None)
         event = Event(DELETED, int(meta["resourceVersion"]), obj, prev)
         self._emit(storage, event)
@@ -154,9 +208,10 @@ class Store:
 
     def drop_storage(self, storage: str) -> None:
         """Forget every object of a resource without events (the caller closes its watches)."""
-        for bucket in self._data.pop(storage, {}).values():
-            for obj in bucket.values():
+        for ns, bucket in self._data.pop(storage, {}).items():
+            for name, obj in bucket.items():
                 self._by_uid.pop(obj["metadata"].get("uid", ""), None)
+                self._index_owners((storage, ns, name), None)
         self._counts.pop(storage, None)
         self._label_indexes.pop(storage, None)
 
