@@ -347,8 +347,13 @@ class Cluster:
         subresource: str | None = None,
         dry_run: bool = False,
         strict: bool = False,
+        with_status: bool = False,
     ) -> dict[str, Any]:
-        """PUT semantics: a resourceVersion in ``body`` is a precondition (409 when stale)."""
+        """PUT semantics: a resourceVersion in ``body`` is a precondition (409 when stale).
+
+        ``with_status`` (in-process callers only, like the API server's own binding) stores
+        the body's status together with the rest in one write.
+        """
         if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
             raise errors.bad_request("the body of the request must be an object with metadata")
         ns = self._ns(rtype, namespace)
@@ -396,7 +401,7 @@ class Cluster:
                 else:
                     new_meta.pop(key, None)
             new_meta.pop("selfLink", None)
-            if rtype.has_status:
+            if rtype.has_status and not with_status:
                 if "status" in old:
                     new["status"] = old["status"]
                 else:
@@ -636,10 +641,12 @@ class Cluster:
         change: Callable[[dict[str, Any]], bool | None],
         *,
         subresource: str | None = None,
+        with_status: bool = False,
     ) -> dict[str, Any] | None:
         """Apply ``change`` to a copy of the current object and store it (no-op when absent).
 
-        ``change`` returns False to skip the write.
+        ``change`` returns False to skip the write; ``with_status`` lets it change the spec
+        and the status in one write.
         """
         rtype = self.registry.any_version(storage)
         current = self.store.get(storage, namespace, name)
@@ -649,7 +656,14 @@ class Cluster:
         if change(copy) is False:
             return current
         try:
-            return self.update(rtype, namespace or None, name, copy, subresource=subresource)
+            return self.update(
+                rtype,
+                namespace or None,
+                name,
+                copy,
+                subresource=subresource,
+                with_status=with_status,
+            )
         except ApiError as exc:
             log.debug("internal update of %s %s/%s refused: %s", storage, namespace, name, exc)
             return None

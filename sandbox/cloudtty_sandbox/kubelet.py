@@ -511,17 +511,13 @@ class Kubelet:
         node = self.config.node_name
 
         def bind(p: dict[str, Any]) -> None:
+            # One write, as the API server's binding does: the node and PodScheduled together.
             p["spec"]["nodeName"] = node
+            PodWorker._set_condition(p.setdefault("status", {}), "PodScheduled", True)
 
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
-        if self.cluster.mutate("pods", ns, name, bind) is None:
+        if self.cluster.mutate("pods", ns, name, bind, with_status=True) is None:
             return
-
-        def scheduled(p: dict[str, Any]) -> None:
-            status = p.setdefault("status", {})
-            PodWorker._set_condition(status, "PodScheduled", True)
-
-        self.cluster.mutate("pods", ns, name, scheduled, subresource="status")
         self.event(pod, "Normal", "Scheduled", f"Successfully assigned {ns}/{name} to {node}")
 
     async def _finish_deletion(self, worker: PodWorker) -> None:
