@@ -169,11 +169,14 @@ class PodWorker:
                 return
             spec = self.pod.get("spec") or {}
             self.ip = kubelet.ips.allocate()
-            self.files = PodFiles(
-                kubelet.pod_dir(self.pod), self.pod, kubelet.cluster, kubelet.tokens
-            )
             for container in spec.get("containers") or ():
                 self.containers.append(ContainerRun(container, kubelet.local_argv(container)))
+            # A pod of simulated containers gets its directory only when something needs it
+            # (an exec materialises its volumes there), not a mkdir and rmtree per pod.
+            local = any(c.local for c in self.containers)
+            self.files = PodFiles(
+                kubelet.pod_dir(self.pod, create=local), self.pod, kubelet.cluster, kubelet.tokens
+            )
             self._write_status(self._running_status)
             kubelet.event(self.pod, "Normal", "Started", "Started pod containers")
             waits = [asyncio.create_task(self._container_loop(c)) for c in self.containers]
@@ -550,14 +553,16 @@ class Kubelet:
             if worker.finished and self.cluster.store.by_uid(uid) is None:
                 self.ips.release(worker.ip)
                 del self.workers[uid]
-                if worker.files is not None and not self._stopping:
-                    shutil.rmtree(worker.files.root, ignore_errors=True)
+                root = worker.files.root if worker.files is not None else None
+                if root is not None and not self._stopping and root.exists():
+                    shutil.rmtree(root, ignore_errors=True)
 
     # helpers ---------------------------------------------------------------------
-    def pod_dir(self, pod: dict[str, Any]) -> Path:
+    def pod_dir(self, pod: dict[str, Any], *, create: bool = True) -> Path:
         m = pod["metadata"]
         path = self.root / _SAFE.sub("_", f"{m['namespace']}_{m['name']}_{m['uid'][:8]}")
-        path.mkdir(parents=True, exist_ok=True)
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
         return path
 
     def local_argv(self, container: dict[str, Any]) -> list[str] | None:
