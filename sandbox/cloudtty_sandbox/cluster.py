@@ -183,7 +183,7 @@ class Cluster:
                     f"{rtype.kind}: strict decoding error: "
                     + ", ".join(f'unknown field "{d}"' for d in dropped)
                 )
-            causes.extend(rtype.schema.validate(obj))
+            causes.extend(rtype.schema.validate(obj, old))
         causes.extend(self.strategy(rtype).validate(self, rtype, obj, old))
         if causes:
             raise self._invalid(rtype, name, causes)
@@ -652,7 +652,13 @@ class Cluster:
         current = self.store.get(storage, namespace, name)
         if rtype is None or current is None:
             return None
-        copy = clone(current)
+        if subresource == "status":
+            # Only the status of the body is stored: copying the rest would be wasted work.
+            copy = dict(current)
+            if "status" in current:
+                copy["status"] = clone(current["status"])
+        else:
+            copy = clone(current)
         if change(copy) is False:
             return current
         try:
