@@ -95,9 +95,12 @@ class EndpointsController:
 
     def _on_pod(self, storage: str, event: Event) -> None:
         ns = event.obj["metadata"].get("namespace", "")
-        label_sets = [event.obj["metadata"].get("labels") or {}]
+        labels = event.obj["metadata"].get("labels") or {}
+        label_sets = [labels]
         if event.prev is not None:
-            label_sets.append(event.prev["metadata"].get("labels") or {})
+            before = event.prev["metadata"].get("labels") or {}
+            if before != labels:
+                label_sets.append(before)
         for name in self.selectors.selecting_any(ns, label_sets):
             self._mark(ns, name)
 
