@@ -32,7 +32,8 @@ _NO_DEPENDENTS: frozenset[Where] = frozenset()
 
 
 class Store:
-    """Objects by storage name, namespace and name, plus a uid index and watch caches."""
+    """Objects by storage name, namespace and name, plus a uid index, an ownerReferences
+    index, label indexes (per resource, built when first asked for) and watch caches."""
 
     def __init__(self, watch_window: int = 10_000) -> None:
         self.rv = 1
