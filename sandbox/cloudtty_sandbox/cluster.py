@@ -183,7 +183,7 @@ class Cluster:
                     f"{rtype.kind}: strict decoding error: "
                     + ", ".join(f'unknown field "{d}"' for d in dropped)
                 )
-            causes.extend(rtype.schema.validate(obj))
+            causes.extend(rtype.schema.validate(obj, old))
         causes.extend(self.strategy(rtype).validate(self, rtype, obj, old))
         if causes:
             raise self._invalid(rtype, name, causes)
@@ -207,7 +207,20 @@ class Cluster:
         limit: int | None = None,
         continue_token: str | None = None,
     ) -> dict[str, Any]:
-        items = self.store.items(rtype.storage, namespace if rtype.namespaced else None)
+        scope = namespace if rtype.namespaced else None
+        equalities = getattr(labels, "equalities", None)
+        exact_name = fields.exact_name() if fields is not None else None
+        if exact_name is not None:
+            # metadata.name=x: at most one object per namespace, found without a scan.
+            spaces = (
+                [scope] if scope is not None else self.store.namespaces_with_objects(rtype.storage)
+            )
+            found = (self.store.get(rtype.storage, ns, exact_name) for ns in sorted(spaces))
+            items = [obj for obj in found if obj is not None]
+        elif equalities:
+            items = self.store.labelled(rtype.storage, scope, equalities)
+        else:
+            items = self.store.items(rtype.storage, scope)
         if labels is not None:
             items = [o for o in items if labels(o["metadata"].get("labels") or {})]
         if fields is not None:
@@ -334,8 +347,13 @@ class Cluster:
         subresource: str | None = None,
         dry_run: bool = False,
         strict: bool = False,
+        with_status: bool = False,
     ) -> dict[str, Any]:
-        """PUT semantics: a resourceVersion in ``body`` is a precondition (409 when stale)."""
+        """PUT semantics: a resourceVersion in ``body`` is a precondition (409 when stale).
+
+        ``with_status`` (in-process callers only, like the API server's own binding) stores
+        the body's status together with the rest in one write.
+        """
         if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
             raise errors.bad_request("the body of the request must be an object with metadata")
         ns = self._ns(rtype, namespace)
@@ -383,7 +401,7 @@ class Cluster:
                 else:
                     new_meta.pop(key, None)
             new_meta.pop("selfLink", None)
-            if rtype.has_status:
+            if rtype.has_status and not with_status:
                 if "status" in old:
                     new["status"] = old["status"]
                 else:
@@ -623,20 +641,35 @@ class Cluster:
         change: Callable[[dict[str, Any]], bool | None],
         *,
         subresource: str | None = None,
+        with_status: bool = False,
     ) -> dict[str, Any] | None:
         """Apply ``change`` to a copy of the current object and store it (no-op when absent).
 
-        ``change`` returns False to skip the write.
+        ``change`` returns False to skip the write; ``with_status`` lets it change the spec
+        and the status in one write.
         """
         rtype = self.registry.any_version(storage)
         current = self.store.get(storage, namespace, name)
         if rtype is None or current is None:
             return None
-        copy = clone(current)
+        if subresource == "status":
+            # Only the status of the body is stored: copying the rest would be wasted work.
+            copy = dict(current)
+            if "status" in current:
+                copy["status"] = clone(current["status"])
+        else:
+            copy = clone(current)
         if change(copy) is False:
             return current
         try:
-            return self.update(rtype, namespace or None, name, copy, subresource=subresource)
+            return self.update(
+                rtype,
+                namespace or None,
+                name,
+                copy,
+                subresource=subresource,
+                with_status=with_status,
+            )
         except ApiError as exc:
             log.debug("internal update of %s %s/%s refused: %s", storage, namespace, name, exc)
             return None
@@ -681,12 +714,12 @@ class Cluster:
             for event in cache.since(since):
                 watcher.offer(event)
         watcher.last_rv = self.store.rv
-        cache.watchers.add(watcher)
+        cache.add(watcher)
         return watcher
 
     def stop_watch(self, rtype: ResourceType, watcher: Watcher) -> None:
         watcher.close()
-        self.store.cache(rtype.storage).watchers.discard(watcher)
+        self.store.cache(rtype.storage).discard(watcher)
 
     def bookmark(self, rtype: ResourceType, *, initial_end: bool = False) -> bytes:
         metadata: dict[str, Any] = {"resourceVersion": str(self.store.rv)}
@@ -698,9 +731,7 @@ class Cluster:
 
     def close_watches(self, storage: str | None = None) -> None:
         for cache in self.store.caches():
-            for watcher in tuple(cache.watchers):
-                watcher.close()
-            cache.watchers.clear()
+            cache.close_all()
 
 
 def _sort_key(obj: dict[str, Any]) -> tuple[str, str]:

@@ -257,9 +257,6 @@ class CrdStrategy(Strategy):
         if served is not None:
             for item in cluster.store.items(storage, None):
                 cluster.remove_now(served, item)
-        cache = cluster.store.cache(storage)
-        for watcher in tuple(cache.watchers):
-            watcher.close()
-        cache.watchers.clear()
+        cluster.store.cache(storage).close_all()
         cluster.store.drop_storage(storage)
         cluster.registry.remove_storage(storage)

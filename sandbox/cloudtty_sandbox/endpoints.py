@@ -1,15 +1,21 @@
 """The endpoints controller: keeps an Endpoints object per selector Service, listing the IPs
-of the Service's pods (ready ones in ``addresses``, others in ``notReadyAddresses``)."""
+of the Service's pods (ready ones in ``addresses``, others in ``notReadyAddresses``).
+
+Both directions are indexed: a pod change finds the Services selecting its old or new labels
+through a ``SelectorIndex``, and a Service's pods come from the store's label index, so one
+change costs work proportional to the objects it involves, not to everything stored."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from .cluster import Cluster
 from .errors import ApiError
+from .labelindex import SelectorIndex
 from .watchcache import Event
 
 log = logging.getLogger(__name__)
@@ -37,7 +43,14 @@ def resolve_target_port(port: dict[str, Any], pod: dict[str, Any]) -> int | None
     return None
 
 
+def service_selector(service: Mapping[str, Any]) -> Mapping[str, str] | None:
+    """A Service's pod selector (None or empty: the Service manages no Endpoints)."""
+    selector = (service.get("spec") or {}).get("selector")
+    return selector if isinstance(selector, dict) else None
+
+
 def selects(service: dict[str, Any], pod: dict[str, Any]) -> bool:
+    """Whether a Service selects a pod, by comparing labels (what the indexes must agree with)."""
     selector = (service.get("spec") or {}).get("selector")
     if not selector:
         return False
@@ -53,6 +66,11 @@ class EndpointsController:
         self._dirty: set[tuple[str, str]] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.selectors = SelectorIndex(service_selector)
+        for svc in cluster.store.items("services", None):
+            meta = svc["metadata"]
+            self.selectors.update(meta.get("namespace", ""), meta["name"], svc)
+        cluster.store.label_index("pods")
         cluster.store.listen("pods", self._on_pod)
         cluster.store.listen("services", self._on_service)
 
@@ -71,13 +89,20 @@ class EndpointsController:
 
     def _on_service(self, storage: str, event: Event) -> None:
         meta = event.obj["metadata"]
-        self._mark(meta.get("namespace", ""), meta["name"])
+        ns = meta.get("namespace", "")
+        self.selectors.update(ns, meta["name"], None if event.type == "DELETED" else event.obj)
+        self._mark(ns, meta["name"])
 
     def _on_pod(self, storage: str, event: Event) -> None:
         ns = event.obj["metadata"].get("namespace", "")
-        for svc in self.cluster.store.items("services", ns):
-            if selects(svc, event.obj) or (event.prev is not None and selects(svc, event.prev)):
-                self._mark(ns, svc["metadata"]["name"])
+        labels = event.obj["metadata"].get("labels") or {}
+        label_sets = [labels]
+        if event.prev is not None:
+            before = event.prev["metadata"].get("labels") or {}
+            if before != labels:
+                label_sets.append(before)
+        for name in self.selectors.selecting_any(ns, label_sets):
+            self._mark(ns, name)
 
     async def _run(self) -> None:
         while True:
@@ -95,8 +120,11 @@ class EndpointsController:
         ns = service["metadata"].get("namespace", "")
         ports = (service.get("spec") or {}).get("ports") or []
         subsets: dict[tuple[tuple[Any, ...], ...], dict[str, Any]] = {}
-        for pod in self.cluster.store.items("pods", ns):
-            if not selects(service, pod) or pod["metadata"].get("deletionTimestamp"):
+        selector = service_selector(service)
+        if not selector:
+            return []
+        for pod in self.cluster.store.labelled("pods", ns, selector):
+            if pod["metadata"].get("deletionTimestamp"):
                 continue
             status = pod.get("status") or {}
             ip = status.get("podIP")

@@ -16,12 +16,12 @@ log = logging.getLogger(__name__)
 
 
 class GarbageCollector:
-    """Keeps an owner-uid -> dependents index and acts on owner deletions asynchronously."""
+    """Acts on owner deletions asynchronously, finding dependents through the store's
+    owner index (no scan of the objects stored)."""
 
     def __init__(self, cluster: Cluster, delay: float = 0.0) -> None:
         self.cluster = cluster
         self.delay = delay
-        self.dependents: dict[str, set[tuple[str, str, str]]] = {}
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         cluster.store.listen(None, self._on_event)
@@ -35,35 +35,25 @@ class GarbageCollector:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    # index ---------------------------------------------------------------
+    @property
+    def dependents(self) -> dict[str, set[tuple[str, str, str]]]:
+        """Owner uid -> (storage, namespace, name) of each object naming it as an owner."""
+        return self.cluster.store.owner_index()
+
+    # events --------------------------------------------------------------
     def _on_event(self, storage: str, event: Event) -> None:
         meta = event.obj["metadata"]
-        key = (storage, meta.get("namespace") or "", meta["name"])
-        old_refs = (event.prev or {}).get("metadata", {}).get("ownerReferences") or ()
-        refs = meta.get("ownerReferences") or ()
         if event.type == "DELETED":
-            for ref in refs:
-                self._unindex(ref.get("uid"), key)
             self._queue.put_nowait(("removed", meta["uid"]))
             return
-        if refs != old_refs:
-            for ref in old_refs:
-                self._unindex(ref.get("uid"), key)
-            for ref in refs:
-                if isinstance(ref, dict) and ref.get("uid"):
-                    self.dependents.setdefault(ref["uid"], set()).add(key)
-            if refs:
-                self._queue.put_nowait(("check", key))
+        refs = meta.get("ownerReferences") or ()
+        old_refs = (event.prev or {}).get("metadata", {}).get("ownerReferences") or ()
+        if refs and refs != old_refs:
+            self._queue.put_nowait(("check", (storage, meta.get("namespace") or "", meta["name"])))
         finalizers = meta.get("finalizers") or ()
         if meta.get("deletionTimestamp") and (FOREGROUND in finalizers or ORPHAN in finalizers):
+            key = (storage, meta.get("namespace") or "", meta["name"])
             self._queue.put_nowait(("owner-deleting", (storage, key, meta["uid"])))
-
-    def _unindex(self, uid: Any, key: tuple[str, str, str]) -> None:
-        deps = self.dependents.get(uid)
-        if deps is not None:
-            deps.discard(key)
-            if not deps:
-                del self.dependents[uid]
 
     # work ----------------------------------------------------------------
     async def _run(self) -> None:

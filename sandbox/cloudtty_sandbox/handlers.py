@@ -22,6 +22,7 @@ from .cluster import Cluster, DeleteOptions, clone
 from .counters import RequestCounters
 from .errors import ApiError
 from .faults import FaultInjector
+from .meta import rfc3339
 from .openapi import OpenApiCache
 from .patches import (
     APPLY_PATCH,
@@ -390,9 +391,21 @@ class ApiServer:
                     name,
                     f'pod {name} is already assigned to node "{pod["spec"]["nodeName"]}"',
                 )
-            self.cluster.mutate(
-                "pods", ns or "", name, lambda p: p["spec"].__setitem__("nodeName", target)
-            )
+
+            def bind(p: dict[str, Any]) -> None:
+                p["spec"]["nodeName"] = target
+                conditions = p.setdefault("status", {}).setdefault("conditions", [])
+                conditions[:] = [c for c in conditions if c.get("type") != "PodScheduled"]
+                conditions.append(
+                    {
+                        "type": "PodScheduled",
+                        "status": "True",
+                        "lastProbeTime": None,
+                        "lastTransitionTime": rfc3339(),
+                    }
+                )
+
+            self.cluster.mutate("pods", ns or "", name, bind, with_status=True)
             return json_response(
                 {
                     "kind": "Status",

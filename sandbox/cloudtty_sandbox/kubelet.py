@@ -169,11 +169,14 @@ class PodWorker:
                 return
             spec = self.pod.get("spec") or {}
             self.ip = kubelet.ips.allocate()
-            self.files = PodFiles(
-                kubelet.pod_dir(self.pod), self.pod, kubelet.cluster, kubelet.tokens
-            )
             for container in spec.get("containers") or ():
                 self.containers.append(ContainerRun(container, kubelet.local_argv(container)))
+            # A pod of simulated containers gets its directory only when something needs it
+            # (an exec materialises its volumes there), not a mkdir and rmtree per pod.
+            local = any(c.local for c in self.containers)
+            self.files = PodFiles(
+                kubelet.pod_dir(self.pod, create=local), self.pod, kubelet.cluster, kubelet.tokens
+            )
             self._write_status(self._running_status)
             kubelet.event(self.pod, "Normal", "Started", "Started pod containers")
             waits = [asyncio.create_task(self._container_loop(c)) for c in self.containers]
@@ -193,6 +196,7 @@ class PodWorker:
         finally:
             await self._stop_containers(grace=0)
             self.finished = True
+            kubelet._reapable.add(self.uid)
             kubelet._pending.add((self.namespace, self.name))
             kubelet._wake.set()
 
@@ -411,6 +415,8 @@ class Kubelet:
         self.ips = PodIPAllocator()
         self.workers: dict[str, PodWorker] = {}
         self._pending: set[tuple[str, str]] = set()
+        # Workers that may be done with: finished, or whose pod was just removed.
+        self._reapable: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -459,6 +465,7 @@ class Kubelet:
             worker = self.workers.get(meta_["uid"])
             if worker is not None:
                 worker.terminating.set()
+                self._reapable.add(meta_["uid"])
         self._wake.set()
 
     async def _run(self) -> None:
@@ -507,17 +514,13 @@ class Kubelet:
         node = self.config.node_name
 
         def bind(p: dict[str, Any]) -> None:
+            # One write, as the API server's binding does: the node and PodScheduled together.
             p["spec"]["nodeName"] = node
+            PodWorker._set_condition(p.setdefault("status", {}), "PodScheduled", True)
 
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
-        if self.cluster.mutate("pods", ns, name, bind) is None:
+        if self.cluster.mutate("pods", ns, name, bind, with_status=True) is None:
             return
-
-        def scheduled(p: dict[str, Any]) -> None:
-            status = p.setdefault("status", {})
-            PodWorker._set_condition(status, "PodScheduled", True)
-
-        self.cluster.mutate("pods", ns, name, scheduled, subresource="status")
         self.event(pod, "Normal", "Scheduled", f"Successfully assigned {ns}/{name} to {node}")
 
     async def _finish_deletion(self, worker: PodWorker) -> None:
@@ -540,18 +543,26 @@ class Kubelet:
             )
 
     def _reap(self) -> None:
-        for uid, worker in list(self.workers.items()):
-            if worker.finished and (self.cluster.store.by_uid(uid) is None):
+        reapable, self._reapable = self._reapable, set()
+        for uid in reapable:
+            worker = self.workers.get(uid)
+            if worker is None:
+                continue
+            # Not finished yet, or its pod still stored: the worker comes back here when it
+            # finishes or when the pod is removed.
+            if worker.finished and self.cluster.store.by_uid(uid) is None:
                 self.ips.release(worker.ip)
                 del self.workers[uid]
-                if worker.files is not None and not self._stopping:
-                    shutil.rmtree(worker.files.root, ignore_errors=True)
+                root = worker.files.root if worker.files is not None else None
+                if root is not None and not self._stopping and root.exists():
+                    shutil.rmtree(root, ignore_errors=True)
 
     # helpers ---------------------------------------------------------------------
-    def pod_dir(self, pod: dict[str, Any]) -> Path:
+    def pod_dir(self, pod: dict[str, Any], *, create: bool = True) -> Path:
         m = pod["metadata"]
         path = self.root / _SAFE.sub("_", f"{m['namespace']}_{m['name']}_{m['uid'][:8]}")
-        path.mkdir(parents=True, exist_ok=True)
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
         return path
 
     def local_argv(self, container: dict[str, Any]) -> list[str] | None:

@@ -149,7 +149,7 @@ class PodStrategy(Strategy):
             return [Cause("spec", "Required value", "FieldValueRequired")]
         if old is not None:
             old_spec = old.get("spec") or {}
-            if not old_spec.get("nodeName"):
+            if not old_spec.get("nodeName") and spec.get("nodeName"):
                 # Binding: an unscheduled pod gets its node once.
                 old_spec = {**old_spec, "nodeName": spec.get("nodeName")}
             if _masked_spec(spec) != _masked_spec(old_spec):

@@ -12,6 +12,7 @@ import attrs
 from .auth import UserInfo
 from .cluster import Cluster
 from .errors import ApiError
+from .watchcache import Event
 
 RBAC = "rbac.authorization.k8s.io"
 _NAMELESS_VERBS = frozenset({"create", "list", "watch", "deletecollection"})
@@ -64,21 +65,72 @@ def _rule_allows(rule: dict[str, Any], req: Request) -> bool:
     return True
 
 
+def _principals(binding: dict[str, Any], binding_ns: str) -> set[tuple[str, str]]:
+    """The (User|Group, name) pairs a binding's subjects grant to; a ServiceAccount subject is
+    the user ``system:serviceaccount:<namespace>:<name>``."""
+    out = set()
+    for subject in binding.get("subjects") or ():
+        if not isinstance(subject, dict):
+            continue
+        kind, name = subject.get("kind"), subject.get("name")
+        if kind in ("User", "Group"):
+            out.add((kind, str(name)))
+        elif kind == "ServiceAccount":
+            ns = subject.get("namespace") or binding_ns
+            out.add(("User", f"system:serviceaccount:{ns}:{name}"))
+    return out
+
+
 class Authorizer:
-    """Decides requests from the Role/ClusterRole objects stored in the sandbox."""
+    """Decides requests from the Role/ClusterRole objects stored in the sandbox.
+
+    Bindings are indexed by the users and groups they name, so a decision reads only the
+    bindings of the requester, however many bindings are stored.
+    """
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
+        self._by_principal: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
+        self._principals_of: dict[tuple[str, str, str], set[tuple[str, str]]] = {}
+        for storage in (f"clusterrolebindings.{RBAC}", f"rolebindings.{RBAC}"):
+            for binding in cluster.store.items(storage, None):
+                self._index(storage, binding, deleted=False)
+            cluster.store.listen(storage, self._on_event)
+
+    def _on_event(self, storage: str, event: Event) -> None:
+        self._index(storage, event.obj, deleted=event.type == "DELETED")
+
+    def _index(self, storage: str, binding: dict[str, Any], deleted: bool) -> None:
+        meta = binding["metadata"]
+        ns = meta.get("namespace") or ""
+        where = (storage, ns, meta["name"])
+        new = set() if deleted else _principals(binding, ns)
+        old = self._principals_of.pop(where, set())
+        for principal in old - new:
+            holders = self._by_principal.get(principal)
+            if holders is not None:
+                holders.discard(where)
+                if not holders:
+                    del self._by_principal[principal]
+        for principal in new:
+            self._by_principal.setdefault(principal, set()).add(where)
+        if new:
+            self._principals_of[where] = new
 
     def _rules(self, user: UserInfo, namespace: str) -> Iterable[dict[str, Any]]:
         store = self.cluster.store
-        for binding in store.items(f"clusterrolebindings.{RBAC}", None):
-            if any(_subject_matches(s, user, "") for s in binding.get("subjects") or ()):
-                yield from self._role_rules(binding.get("roleRef") or {}, "")
-        if namespace:
-            for binding in store.items(f"rolebindings.{RBAC}", namespace):
-                if any(_subject_matches(s, user, namespace) for s in binding.get("subjects") or ()):
-                    yield from self._role_rules(binding.get("roleRef") or {}, namespace)
+        principals = [("User", user.name), *(("Group", g) for g in user.groups)]
+        found: set[tuple[str, str, str]] = set()
+        for principal in principals:
+            found.update(self._by_principal.get(principal, ()))
+        for storage, ns, name in sorted(found):
+            if ns and ns != namespace:
+                continue  # a RoleBinding grants only in its own namespace
+            binding = store.get(storage, ns, name)
+            if binding is None:
+                continue
+            if any(_subject_matches(s, user, ns) for s in binding.get("subjects") or ()):
+                yield from self._role_rules(binding.get("roleRef") or {}, ns)
 
     def _role_rules(self, ref: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
         if ref.get("kind") == "ClusterRole":

@@ -60,7 +60,20 @@ class CrdSchema:
         props = body.setdefault("properties", {}) if isinstance(body, dict) else {}
         # metadata is validated by the generic metadata rules, never by the CRD schema.
         props.pop("metadata", None)
-        self._validator = jsonschema.Draft4Validator(_to_json_schema(body))
+        translated = _to_json_schema(body)
+        self._validator = jsonschema.Draft4Validator(translated)
+        # Per top-level field (spec, status, ...): one validator each, plus one for the root's
+        # own rules with those fields left open, so an update re-validates only what changed.
+        fields = translated.get("properties") if isinstance(translated, dict) else None
+        self._field_validators: dict[str, jsonschema.Draft4Validator] = {}
+        self._root_validator: jsonschema.Draft4Validator | None = None
+        if isinstance(fields, dict) and fields:
+            self._field_validators = {
+                key: jsonschema.Draft4Validator(sub) for key, sub in fields.items()
+            }
+            self._root_validator = jsonschema.Draft4Validator(
+                {**translated, "properties": {key: {} for key in fields}}
+            )
 
     def default(self, obj: dict[str, Any]) -> None:
         """Fill in ``default`` values in place, as the API server does when decoding."""
@@ -72,12 +85,23 @@ class CrdSchema:
         _prune(obj, self.raw, "", dropped, top=True)
         return dropped
 
-    def validate(self, obj: dict[str, Any]) -> list[Cause]:
+    def validate(self, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Cause]:
+        """Schema problems of ``obj``. On an update (``old`` given) a top-level field equal to
+        the stored one is not validated again -- the API server's validation ratcheting, which
+        lets unchanged fields pass -- so a metadata or status write does not re-check the spec.
+        """
         body = {k: v for k, v in obj.items() if k != "metadata"}
-        causes = []
-        for error in sorted(self._validator.iter_errors(body), key=lambda e: list(e.absolute_path)):
-            causes.append(_cause(error))
-        return causes
+        if old is None or self._root_validator is None:
+            errors = list(self._validator.iter_errors(body))
+        else:
+            errors = list(self._root_validator.iter_errors(body))
+            for key, validator in self._field_validators.items():
+                if key not in body or (key in old and old[key] == body[key]):
+                    continue
+                for error in validator.iter_errors(body[key]):
+                    error.path.appendleft(key)
+                    errors.append(error)
+        return [_cause(e) for e in sorted(errors, key=lambda e: list(e.absolute_path))]
 
 
 def _path(parts: Any) -> str:

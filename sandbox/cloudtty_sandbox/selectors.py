@@ -50,12 +50,28 @@ def _values(tokens: list[str], i: int, text: str) -> tuple[set[str], int]:
     return values, i + 1
 
 
-def parse_label_selector(text: str | None) -> Matcher | None:
+class LabelSelector:
+    """A compiled label selector: callable on a label map, and ``equalities`` -- the
+    ``key=value`` requirements every match carries -- so stores can look matches up in a label
+    index instead of testing every object."""
+
+    __slots__ = ("checks", "equalities")
+
+    def __init__(self, checks: list[Matcher], equalities: dict[str, str]) -> None:
+        self.checks = checks
+        self.equalities = equalities
+
+    def __call__(self, labels: Mapping[str, str]) -> bool:
+        return all(check(labels) for check in self.checks)
+
+
+def parse_label_selector(text: str | None) -> LabelSelector | None:
     """Compile a label selector string; ``None`` when it selects everything."""
     if not text or not text.strip():
         return None
     tokens = _tokens(text)
     checks: list[Matcher] = []
+    equalities: dict[str, str] = {}
     i = 0
     while i < len(tokens):
         negate = False
@@ -83,6 +99,8 @@ def parse_label_selector(text: str | None) -> Matcher | None:
                 checks.append(lambda labels, k=key, v=value: labels.get(k) != v)
             else:
                 checks.append(lambda labels, k=key, v=value: labels.get(k) == v)
+                # With two values for one key nothing matches; the checks still say so.
+                equalities[key] = value
             i += 1
         elif op in ("in", "notin"):
             values, i = _values(tokens, i + 1, text)
@@ -107,7 +125,7 @@ def parse_label_selector(text: str | None) -> Matcher | None:
             if tokens[i] != ",":
                 raise bad_request(f"unable to parse requirement: expected ',' in selector {text!r}")
             i += 1
-    return lambda labels: all(check(labels) for check in checks)
+    return LabelSelector(checks, equalities)
 
 
 def _numeric(key: str, bound: int, greater: bool) -> Matcher:

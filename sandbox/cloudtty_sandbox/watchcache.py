@@ -154,15 +154,46 @@ class Watcher:
         self._wake()
 
 
+Scope = tuple[str | None, str | None]  # (namespace, name); None: any
+
+
 class WatchCache:
-    """Recent events of one resource; resuming below ``floor`` answers 410 Expired."""
+    """Recent events of one resource; resuming below ``floor`` answers 410 Expired.
+
+    Open watchers are grouped by the namespace and name they are limited to, so an event is
+    offered only to the watchers that can want it -- a thousand single-object watches cost an
+    event four dictionary lookups, not a thousand filter calls.
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = max(capacity, 1)
         self.events: list[Event] = []
         self._rvs: list[int] = []
         self.floor = 0
-        self.watchers: set[Watcher] = set()
+        self._scoped: dict[Scope, set[Watcher]] = {}
+
+    @property
+    def watchers(self) -> set[Watcher]:
+        """Every open watcher."""
+        return {w for group in self._scoped.values() for w in group}
+
+    def add(self, watcher: Watcher) -> None:
+        self._scoped.setdefault((watcher.namespace, watcher.name), set()).add(watcher)
+
+    def discard(self, watcher: Watcher) -> None:
+        key = (watcher.namespace, watcher.name)
+        group = self._scoped.get(key)
+        if group is not None:
+            group.discard(watcher)
+            if not group:
+                del self._scoped[key]
+
+    def close_all(self) -> None:
+        """Close every watcher and forget them (their streams end; clients resume)."""
+        for group in self._scoped.values():
+            for watcher in group:
+                watcher.close()
+        self._scoped.clear()
 
     def append(self, event: Event) -> None:
         self.events.append(event)
@@ -172,8 +203,19 @@ class WatchCache:
             self.floor = self._rvs[cut - 1]
             del self.events[:cut]
             del self._rvs[:cut]
-        for watcher in tuple(self.watchers):
-            watcher.offer(event)
+        scoped = self._scoped
+        if not scoped:
+            return
+        meta = event.obj["metadata"]
+        namespace, name = meta.get("namespace") or None, meta.get("name")
+        scopes: list[Scope] = [(None, None), (None, name)]
+        if namespace is not None:
+            scopes += [(namespace, None), (namespace, name)]
+        for scope in scopes:
+            group = scoped.get(scope)
+            if group:
+                for watcher in tuple(group):
+                    watcher.offer(event)
 
     def since(self, rv: int) -> list[Event]:
         """Events newer than ``rv``; 410 if some of them may already be forgotten."""

@@ -252,7 +252,7 @@ class WorkloadController:
         uid = rs["metadata"]["uid"]
         pods = [
             p
-            for p in cluster.store.items("pods", namespace)
+            for p in cluster.store.owned(uid, "pods", namespace)
             if controller_uid(p, "ReplicaSet") == uid
         ]
         active = [
@@ -329,7 +329,7 @@ class WorkloadController:
         template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
         active = [
             p
-            for p in cluster.store.items("pods", ns)
+            for p in cluster.store.owned(uid, "pods", ns)
             if controller_uid(p, "ReplicaSet") == uid
             and not p["metadata"].get("deletionTimestamp")
             and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
@@ -390,7 +390,7 @@ class WorkloadController:
         uid = deployment["metadata"]["uid"]
         owned = [
             rs
-            for rs in cluster.store.items(REPLICASETS, namespace)
+            for rs in cluster.store.owned(uid, REPLICASETS, namespace)
             if controller_uid(rs, "Deployment") == uid
         ]
         template = spec.get("template") or {}
@@ -437,7 +437,7 @@ class WorkloadController:
             return
         owned = [
             rs
-            for rs in cluster.store.items(REPLICASETS, namespace)
+            for rs in cluster.store.owned(uid, REPLICASETS, namespace)
             if controller_uid(rs, "Deployment") == uid
         ]
         new_rs = cluster.find(REPLICASETS, namespace, new_rs["metadata"]["name"]) or new_rs
