@@ -275,7 +275,7 @@ class PlannerMachine(RuleBasedStateMachine):
         pool = ClusterPoolView(self.snapshot)
         image = FakeImageBackend()
         for namespace in NAMESPACES:
-            for pod in pool.idle_workers(PoolKey(namespace, image.name, image.default_image)):
+            for pod in list(pool.idle_workers(PoolKey(namespace, image.name, image.default_image))):
                 name = pod["metadata"]["name"]
                 assert (namespace, name) not in self.served, f"{name} served before"
                 assert pod["spec"]["serviceAccountName"] == name

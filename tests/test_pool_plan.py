@@ -125,14 +125,14 @@ def test_a_worker_is_its_account_then_idle_session_then_pod_role_and_binding() -
 
 def test_only_ready_idle_workers_that_can_read_their_session_are_offered() -> None:
     snap = fill_pool(Snapshot(), KEY, OperatorSettings(min_idle=2), REGISTRY, kubelet=False)
-    assert ClusterPoolView(snap).idle_workers(KEY) == []
+    assert list(ClusterPoolView(snap).idle_workers(KEY)) == []
     snap = start_pods(snap)
-    offered = ClusterPoolView(snap).idle_workers(KEY)
+    offered = list(ClusterPoolView(snap).idle_workers(KEY))
     assert len(offered) == 2
     # Without its RoleBinding a worker could not read the session a shell writes for it.
     name = offered[0]["metadata"]["name"]
     snap = snap.remove(ObjectRef(RBAC, "RoleBinding", "team-a", name))
-    assert [p["metadata"]["name"] for p in ClusterPoolView(snap).idle_workers(KEY)] != [
+    assert [p["metadata"]["name"] for p in list(ClusterPoolView(snap).idle_workers(KEY))] != [
         p["metadata"]["name"] for p in offered
     ]
 
@@ -140,13 +140,13 @@ def test_only_ready_idle_workers_that_can_read_their_session_are_offered() -> No
 def test_a_claimed_worker_is_replaced_and_keeps_its_account() -> None:
     settings = OperatorSettings(min_idle=1)
     snap = fill(Snapshot(), settings)
-    worker = ClusterPoolView(snap).idle_workers(KEY)[0]
+    worker = next(iter(ClusterPoolView(snap).idle_workers(KEY)))
     session = snap.get("v1", "Secret", "team-a", f"{worker['metadata']['name']}-session")
     assert session is not None
     session = copy_json(session)
     session["metadata"]["labels"][LABEL_STATE] = "claimed"
     snap = snap.put(session)
-    assert ClusterPoolView(snap).idle_workers(KEY) == []
+    assert list(ClusterPoolView(snap).idle_workers(KEY)) == []
     result = plan_pool(KEY, snap, settings, REGISTRY, names())
     assert [o["kind"] for o in result.creates] == ["ServiceAccount"]
     assert result.creates[0]["metadata"]["name"] != worker["metadata"]["name"]
@@ -156,7 +156,7 @@ def test_a_claimed_worker_is_replaced_and_keeps_its_account() -> None:
 def test_failed_idle_workers_are_deleted_with_their_account_and_replaced() -> None:
     settings = OperatorSettings(min_idle=1)
     snap = fill(Snapshot(), settings)
-    name = ClusterPoolView(snap).idle_workers(KEY)[0]["metadata"]["name"]
+    name = next(iter(ClusterPoolView(snap).idle_workers(KEY)))["metadata"]["name"]
     snap = fail_pod(snap, ObjectRef("v1", "Pod", "team-a", name))
     result = plan_pool(KEY, snap, settings, REGISTRY, names())
     assert set(result.deletes) == {
@@ -173,7 +173,7 @@ def test_failed_idle_workers_are_deleted_with_their_account_and_replaced() -> No
 def test_an_account_whose_pod_is_gone_is_spent_never_given_a_second_pod() -> None:
     settings = OperatorSettings(min_idle=1)
     snap = fill(Snapshot(), settings)
-    worker = ClusterPoolView(snap).idle_workers(KEY)[0]
+    worker = next(iter(ClusterPoolView(snap).idle_workers(KEY)))
     name = worker["metadata"]["name"]
     # The pod disappears (a claimed worker whose shell was deleted without a finalizer goes by
     # garbage collection; here it is removed behind the operator's back).
@@ -216,7 +216,7 @@ def test_idle_pods_without_an_account_of_their_own_are_deleted() -> None:
         "spec": {"serviceAccountName": "default", "containers": [{"name": "t", "image": "x"}]},
     }
     snap = start_pods(create(Snapshot(), legacy))
-    assert ClusterPoolView(snap).idle_workers(KEY) == []
+    assert list(ClusterPoolView(snap).idle_workers(KEY)) == []
     result = plan_pool(KEY, snap, OperatorSettings(min_idle=1), REGISTRY, names())
     assert ObjectRef("v1", "Pod", "team-a", "cloudtty-fake-old") in result.deletes
     assert [o["kind"] for o in result.creates] == ["ServiceAccount"]
@@ -256,7 +256,7 @@ def test_namespace_overrides_and_cold_images_have_no_pool() -> None:
 def test_pool_keys_do_not_share_workers() -> None:
     other = PoolKey("team-a", IMAGE.name, "example.org/other:2")
     snap = fill(Snapshot(), OperatorSettings(min_idle=1))
-    assert ClusterPoolView(snap).idle_workers(other) == []
+    assert list(ClusterPoolView(snap).idle_workers(other)) == []
     assert plan_pool(other, snap, OperatorSettings(min_idle=0), REGISTRY).is_empty
     assert KEY.hash != other.hash
 
@@ -275,4 +275,4 @@ def test_a_large_refill_starts_a_batch_per_pass_and_still_reaches_min_idle() -> 
     first = plan_pool(KEY, Snapshot(), settings, REGISTRY, names())
     assert len(first.creates) == REFILL_BATCH  # the rest in later passes
     snap = fill_pool(Snapshot(), KEY, settings, REGISTRY, name_source=names(), max_rounds=12)
-    assert len(ClusterPoolView(snap).idle_workers(KEY)) == REFILL_BATCH + 7
+    assert len(list(ClusterPoolView(snap).idle_workers(KEY))) == REFILL_BATCH + 7

@@ -306,7 +306,7 @@ def _plan_valid(
     if worker is None and dependencies_ready:
         worker = pending_account(ident, accounts, shell.status.worker, cluster)
         made_here = worker is not None
-        idle = list(pool.idle_workers(key)) if worker is None and image.supports_warm_pool else []
+        idle = pool.idle_workers(key) if worker is None and image.supports_warm_pool else ()
         for candidate in idle:
             claiming = idle_session(candidate, cluster)
             if claiming is not None:

@@ -18,7 +18,7 @@ workers that are gone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from cloudtty_core.backends import (
@@ -141,17 +141,20 @@ class ClusterPoolView:
     def __init__(self, cluster: ClusterView) -> None:
         self.cluster = cluster
 
-    def idle_workers(self, key: PoolKey) -> Sequence[Manifest]:
+    def idle_workers(self, key: PoolKey) -> Iterator[Manifest]:
         """Ready idle workers of ``key`` that can read their session and whose idle session
-        Secret a claim can write, oldest name first."""
-        return [
-            p
-            for p in idle_pods(key, self.cluster)
-            if _alive(p)
-            and is_ready(p)
-            and has_access(p, self.cluster)
-            and idle_session(p, self.cluster) is not None
-        ]
+        Secret a claim can write, oldest name first -- lazily: a planner that takes the first
+        one checks one worker, not the whole pool."""
+        pods = self.cluster.list("v1", "Pod", key.namespace, pool_labels(key))
+        for pod in sorted(pods, key=_name):
+            if (
+                LABEL_SHELL_UID not in (_meta(pod).get("labels") or {})
+                and _alive(pod)
+                and is_ready(pod)
+                and idle_session(pod, self.cluster) is not None
+                and has_access(pod, self.cluster)
+            ):
+                yield pod
 
 
 def plan_pool(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -180,6 +180,7 @@ class PlanContext:
 class PoolView(Protocol):
     """Which idle warm workers a shell may claim (the runtime may hide ones it is claiming)."""
 
-    def idle_workers(self, key: PoolKey) -> Sequence[Manifest]:
-        """Ready, unclaimed workers of ``key``, best candidate first."""
+    def idle_workers(self, key: PoolKey) -> Iterable[Manifest]:
+        """Ready, unclaimed workers of ``key``, best candidate first. May be lazy: the
+        planner takes the first one it can claim, so a large pool is not read whole."""
         ...

@@ -9,7 +9,7 @@ event loop, where the caches change, so a plan always sees one consistent state.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from cloudtty_core.backends import BUILTIN_APIS, PoolKey
 from cloudtty_core.model import Manifest
@@ -111,12 +111,9 @@ class ReservingPoolView:
         self._reservations = reservations
         self._owner = owner
 
-    def idle_workers(self, key: PoolKey) -> Sequence[Manifest]:
-        """Ready idle workers of ``key`` nobody else is claiming, oldest name first."""
-        return [
-            pod
-            for pod in self._pool.idle_workers(key)
-            if not self._reservations.hidden_from(
-                key.namespace, str(pod["metadata"]["name"]), self._owner
-            )
-        ]
+    def idle_workers(self, key: PoolKey) -> Iterator[Manifest]:
+        """Ready idle workers of ``key`` nobody else is claiming, oldest name first (lazily)."""
+        for pod in self._pool.idle_workers(key):
+            name = str(pod["metadata"]["name"])
+            if not self._reservations.hidden_from(key.namespace, name, self._owner):
+                yield pod
