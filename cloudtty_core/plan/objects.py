@@ -36,10 +36,15 @@ def normalize(manifest: Manifest) -> Manifest:
 def contains(observed: Any, wanted: Any) -> bool:
     """Whether ``observed`` has every field of ``wanted`` with the same value (recursively;
     lists must have the same length and match element by element)."""
-    if isinstance(wanted, Mapping):
-        return isinstance(observed, Mapping) and all(
-            key in observed and contains(observed[key], value) for key, value in wanted.items()
-        )
+    if observed is wanted:  # the caches share interned strings and unchanged parts
+        return True
+    if type(wanted) is dict or isinstance(wanted, Mapping):
+        if not (type(observed) is dict or isinstance(observed, Mapping)):
+            return False
+        for key, value in wanted.items():
+            if key not in observed or not contains(observed[key], value):
+                return False
+        return True
     if isinstance(wanted, list | tuple):
         return (
             isinstance(observed, list | tuple)

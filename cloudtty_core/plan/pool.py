@@ -18,7 +18,7 @@ workers that are gone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from cloudtty_core.backends import (
@@ -95,6 +95,10 @@ def _alive(pod: Manifest) -> bool:
     return not _deleting(pod) and phase in ("Pending", "Running")
 
 
+def _owners(obj: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+    return _meta(obj).get("ownerReferences") or ()
+
+
 def _name(obj: Mapping[str, Any]) -> str:
     return str(_meta(obj).get("name") or "")
 
@@ -143,15 +147,25 @@ class ClusterPoolView:
 
     def idle_workers(self, key: PoolKey) -> Iterator[Manifest]:
         """Ready idle workers of ``key`` that can read their session and whose idle session
-        Secret a claim can write, oldest name first -- lazily: a planner that takes the first
-        one checks one worker, not the whole pool."""
-        pods = self.cluster.list("v1", "Pod", key.namespace, pool_labels(key))
-        for pod in sorted(pods, key=_name):
+        Secret a claim can write, oldest name first -- lazily, from the idle session Secrets
+        (fewer than the pool's pods, which include the claimed ones): a planner that takes the
+        first one checks one worker, not the whole pool."""
+        ns = key.namespace
+        idle = self.cluster.list("v1", "Secret", ns, {**pool_labels(key), LABEL_STATE: STATE_IDLE})
+        for session in idle:
+            meta = _meta(session)
+            worker = str((meta.get("labels") or {}).get(LABEL_WORKER) or "")
+            pod = self.cluster.get("v1", "Pod", ns, worker) if worker else None
             if (
-                LABEL_SHELL_UID not in (_meta(pod).get("labels") or {})
+                pod is not None
+                and not _deleting(session)
+                and _meta(pod).get("labels", {}).get(LABEL_POOL) == key.hash
+                and LABEL_SHELL_UID not in (_meta(pod).get("labels") or {})
+                and any(
+                    o.get("uid") == meta.get("uid") for o in _meta(pod).get("ownerReferences") or ()
+                )
                 and _alive(pod)
                 and is_ready(pod)
-                and idle_session(pod, self.cluster) is not None
                 and has_access(pod, self.cluster)
             ):
                 yield pod

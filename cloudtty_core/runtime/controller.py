@@ -82,6 +82,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 HOT_LOOP_LIMIT = 30
+POOL_PAUSE = 0.05
+"""Seconds a changed pool waits at least before it is planned again (see _pool_changed)."""
 """Plans in a row that wrote something for one key before it is slowed down (a plan its own
 writes cannot satisfy, e.g. a field the API server normalises differently)."""
 
@@ -229,6 +231,7 @@ class Controller:
         self.clock = clock
         self.reservations = Reservations()
         self._pools: dict[str, PoolKey] = {}
+        self._pool_seconds: dict[PoolKey, float] = {}  # how long the last pass of each took
         self._configured_pools = pool_keys_for(pool_namespaces, context)
         for key in self._configured_pools:
             self._pools[key.hash] = key
@@ -323,6 +326,13 @@ class Controller:
             self._pools[key.hash] = key
             self.queue.add(key)
 
+    def _pool_changed(self, key: PoolKey) -> None:
+        """Plan the pool again -- soon, not at once: one pass reads every worker of the pool,
+        and during a burst of claims every claim changes the pool. Changes within the pause
+        (twice the last pass, at least :data:`POOL_PAUSE`) are planned together, so the pool
+        takes at most about a third of the planning time, the shells the rest."""
+        self.queue.add_after(key, max(POOL_PAUSE, 2 * self._pool_seconds.get(key, 0.0)))
+
     def _child_handler(self, kind: KindRef) -> Callable[[str, Manifest, Manifest | None], None]:
         def handle(type_: str, obj: Manifest, old: Manifest | None) -> None:
             if type_ == MODIFIED and _essence(old) == _essence(obj):
@@ -357,7 +367,7 @@ class Controller:
                 found = True
             pool = labels.get(LABEL_POOL)
             if pool and pool in self._pools:
-                self.queue.add(self._pools[pool])
+                self._pool_changed(self._pools[pool])
                 if labels.get(LABEL_ROLE) == ROLE_WORKER:
                     found = True
         if found:
@@ -533,7 +543,9 @@ class Controller:
         self.observer.shell_gone(str(_meta(raw).get("uid") or ""))
 
     async def _reconcile_pool(self, key: PoolKey) -> str:
+        started = time.perf_counter()
         result = plan_pool(key, self.view, self.settings, self.context.registry)
+        self._pool_seconds[key] = time.perf_counter() - started
         if result.is_empty:
             self._note_writes(key, False)
             return "success"

@@ -32,7 +32,14 @@ from anyio.abc import TaskStatus
 from cloudtty_core.backends import KindRef
 from cloudtty_core.crd import crd_manifest
 from cloudtty_core.model import API_VERSION, KIND, PLURAL
-from cloudtty_core.plan import LABEL_POOL, LABEL_SHELL, LABEL_SHELL_UID, PlanContext, random_token
+from cloudtty_core.plan import (
+    LABEL_POOL,
+    LABEL_SHELL,
+    LABEL_SHELL_UID,
+    LABEL_STATE,
+    PlanContext,
+    random_token,
+)
 from cloudtty_core.plan.teardown import BASE_KINDS
 from cloudtty_core.plugins import LoadedPlugins, load_plugins
 
@@ -184,7 +191,7 @@ class Operator:
             client,
             api,
             namespace=config.namespace,
-            index_labels=(LABEL_SHELL_UID, LABEL_POOL, LABEL_SHELL),
+            index_labels=(LABEL_SHELL_UID, LABEL_POOL, LABEL_SHELL, LABEL_STATE),
             watch_timeout=config.watch_timeout,
         )
         informers.watch(*kinds)
