@@ -31,7 +31,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -46,6 +45,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from machine import machine  # beside this script
 from sandbox_process import SandboxProcess  # beside this script
 
 from cloudtty_core.crd import crd_manifest
@@ -58,29 +58,6 @@ SECRETS = Resource("v1", "Secret", "secrets")
 KUBECONFIG_SECRET = "bench-kubeconfig"
 WARM_IMAGE = "sandbox-term"
 COLD_IMAGE = "sandbox-cold"
-
-
-# ------------------------------------------------------------------------------------ machine
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
-    model = memory = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model,
-        "memory": memory,
-        "python": platform.python_version(),
-        "loadavg_at_start": load,
-    }
 
 
 def free_port() -> int:

@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from machine import machine  # beside this script
 from sandbox_process import SandboxProcess  # beside this script
 
 from cloudtty_core.crd import crd_manifest
@@ -61,27 +61,6 @@ WATCHED = (
     f"{RBAC}/rolebindings",
 )
 REQUESTS_PER_SHELL = 10
-
-
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
-    model = memory = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model,
-        "memory": memory,
-        "python": platform.python_version(),
-        "load": round(os.getloadavg()[0], 1),
-    }
 
 
 def cpu_seconds(pid: int) -> float:
