@@ -149,7 +149,8 @@ class Operator:
                     self.health_server.stop()
                 if self.client is not None:
                     self.client.close()
-                log.info("operator stopped", extra={"namespace": config.namespace or "(all)"})
+                # Not in the `namespace` field: that one names the shell a line is about.
+                log.info("operator stopped (it watched %s)", config.namespace or "all namespaces")
 
     def stop(self) -> None:
         """Stop gracefully (call on the operator's event loop)."""
