@@ -146,8 +146,15 @@ def test_two_replicas_racing_for_the_same_workers_never_share_one(sandbox: Any) 
     with start(sandbox, 20) as first, start(sandbox, 20):
         wait_for(lambda: len(idle_ready(first)) == 20, timeout=60, what="pool filled")
         shells = burst(first, [f"race-{n}" for n in range(20)])
-        # Let both replicas settle, then check nothing is shared.
+        # Let both replicas settle, then check nothing is shared. A replica whose cache had not
+        # yet seen the other's claim may claim a second worker for the same shell; the shell's
+        # next plan deletes the one it is not bound to.
         wait_for(lambda: len(idle_ready(first)) >= 20, timeout=60, what="refilled")
+        wait_for(
+            lambda: len(sessions(first, "claimed")) == len(shells),
+            timeout=30,
+            what="one claimed worker per shell",
+        )
         assert_exclusive(first, [first.wait_phase(s["metadata"]["name"], "Ready") for s in shells])
 
 
