@@ -79,12 +79,17 @@ def assert_service_reaches_only_the_worker(
     assert worker, f"a Ready shell names its worker: {shell['status']}"
     service = shell_service(harness, shell)
     selector = service["spec"].get("selector") or {}
-    live_pods = [
-        p for p in harness.items(PODS, "default") if not p["metadata"].get("deletionTimestamp")
-    ]
+
+    def others_too() -> list[dict[str, Any]] | None:
+        """The live pods, once there are others than the worker (the refilled warm pool):
+        they make the check mean something, the selector must pass them over."""
+        pods = harness.items(PODS, "default")
+        live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+        return live if len(live) > 1 else None
+
+    live_pods = wait_for(others_too, what="other pods than the worker")
     selected = sorted(p["metadata"]["name"] for p in live_pods if _selects(selector, p))
     assert selected == [worker], f"selector {selector} picks {selected}, not [{worker}]"
-    assert len(live_pods) > 1, "the check is vacuous without other pods (the warm pool)"
 
     worker_ip = harness.client.get(PODS, "default", worker)["status"]["podIP"]
     name = service["metadata"]["name"]

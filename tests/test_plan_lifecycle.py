@@ -520,3 +520,35 @@ def test_finalizer_only_when_needed_saves_a_write() -> None:
     assert result.patches == ()
     shared = context(exposure=FakeExposureBackend(shared_route="routes"), always_finalize=False)
     assert plan_once(snap, "uma", shared).patches != ()
+
+
+def test_a_session_left_by_a_worker_that_is_gone_is_deleted() -> None:
+    # A second worker made for the shell from a stale cache (another replica, a lost status
+    # write): its pod is gone, its session Secret is the shell's -- only the planner can tell
+    # it serves nobody.
+    ctx = context()
+    snap = create(cluster_with_pool(ctx), cloudshell("vic", **SPEC))
+    snap, _ = step(snap, "vic", ctx)
+    raw = snap.get("cloudshell.cloudtty.io/v1alpha1", "CloudShell", "default", "vic")
+    assert raw is not None
+    ghost = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "cloudshell-vic-ghost-session",
+            "namespace": "default",
+            "labels": {
+                LABEL_SHELL_UID: raw["metadata"]["uid"],
+                "cloudtty.io/role": "worker",
+                LABEL_WORKER: "cloudshell-vic-ghost",
+                LABEL_STATE: "claimed",
+            },
+        },
+    }
+    snap = create(snap, ghost)
+    result = plan_once(snap, "vic", ctx)
+    assert result.deletes == (ObjectRef("v1", "Secret", "default", "cloudshell-vic-ghost-session"),)
+    snap, _ = step(snap, "vic", ctx)
+    assert snap.get("v1", "Secret", "default", "cloudshell-vic-ghost-session") is None
+    assert status_of(snap, "vic")["phase"] == "Ready"
+    assert plan_once(snap, "vic", ctx).is_empty

@@ -54,6 +54,7 @@ from .auth import AuthOutcome, access_secret, configure_auth, resolve_auth
 from .deletion import plan_deletion
 from .exposure import ExposureOutcome, expose
 from .identity import (
+    RBAC_API,
     account_ref,
     account_spent,
     fresh_worker_name,
@@ -64,6 +65,10 @@ from .identity import (
 from .kubeconfig import resolve_kubeconfig
 from .names import (
     FINALIZER,
+    LABEL_ROLE,
+    LABEL_SHELL_UID,
+    LABEL_WORKER,
+    ROLE_WORKER,
     ShellIdentity,
     service_name,
     session_secret_name,
@@ -319,12 +324,27 @@ def _plan_valid(
     # Accounts of the shell's own workers that no longer serve it (a lost or replaced worker,
     # or one made twice from a stale cache); the bound one waits while dependencies are missing.
     keep = {worker} if worker is not None else {shell.status.worker}
-    work.deletes += [
-        ObjectRef.of(a)
-        for a in accounts
-        if a["metadata"]["name"] not in keep
-        or (worker is None and account_spent(a["metadata"]["name"], ident.namespace, cluster))
-    ]
+    for account in accounts:
+        name = account["metadata"]["name"]
+        if name not in keep or (worker is None and account_spent(name, ident.namespace, cluster)):
+            # Its Role and RoleBinding are the shell's (not the account's): they go with it.
+            work.deletes += [
+                ObjectRef.of(account),
+                *_refs_of(cluster, ident.namespace, name, _OWN_WORKER_KINDS),
+            ]
+    # Session Secrets of workers that are gone and do not serve the shell (a worker made twice
+    # from a stale cache, a claimed worker that disappeared): nothing else deletes them.
+    for session in cluster.list(
+        "v1", "Secret", ident.namespace, {LABEL_ROLE: ROLE_WORKER, LABEL_SHELL_UID: ident.uid}
+    ):
+        named = str(((session.get("metadata") or {}).get("labels") or {}).get(LABEL_WORKER) or "")
+        if (
+            named
+            and named != worker
+            and cluster.get("v1", "Pod", ident.namespace, named) is None
+            and not (session.get("metadata") or {}).get("deletionTimestamp")
+        ):
+            work.deletes.append(ObjectRef.of(session))
     if made_here and worker is not None:
         work.wanted += _identity_objects(worker, ident, image.supports_warm_pool)
 
@@ -458,6 +478,20 @@ def _worker_refs(pod: Manifest, cluster: ClusterView) -> list[ObjectRef]:
         *([account] if account is not None else []),
         ref,
         *([session] if found is not None else []),
+    ]
+
+
+_OWN_WORKER_KINDS = ((RBAC_API, "Role"), (RBAC_API, "RoleBinding"))
+
+
+def _refs_of(
+    cluster: ClusterView, namespace: str, name: str, kinds: tuple[tuple[str, str], ...]
+) -> list[ObjectRef]:
+    """References of the objects of ``kinds`` named ``name`` that exist."""
+    return [
+        ObjectRef(api_version, kind, namespace, name)
+        for api_version, kind in kinds
+        if cluster.get(api_version, kind, namespace, name) is not None
     ]
 
 
