@@ -111,7 +111,9 @@ def value_of(tp: Any, spec: FieldSpec | None) -> st.SearchStrategy[Any]:
         return items
     if origin is dict:
         return JSON_OBJECTS
-    return st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=10), min_size=1)
+    return st.dictionaries(
+        st.text(min_size=1, max_size=10), st.text(max_size=10), min_size=1, max_size=4
+    )
 
 
 @st.composite

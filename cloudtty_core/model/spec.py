@@ -22,6 +22,13 @@ BUILTIN_EXPOSURE_MODES = ("ClusterIP", "NodePort", "Ingress", "VirtualService")
 #: A pass-through Kubernetes JSON object (resources, affinity, a toleration).
 JsonObject = dict[str, Any]
 
+
+def none_if_empty(value: JsonObject | None) -> JsonObject | None:
+    """An empty object means the same as none, and is written as none (left out): keeping
+    ``{}`` would make a shell differ from itself read back."""
+    return value or None
+
+
 #: ``runAsUser`` as CloudTTY users write it: ``"root"``, a number as text, or a number.
 RunAsUser = int | str
 
@@ -46,7 +53,9 @@ class EnvVar:
     name: str = attrs.field(metadata=upstream("Variable name.", rule="env-name", required=True))
     value: str | None = attrs.field(default=None, metadata=upstream("Value."))
     value_from: JsonObject | None = attrs.field(
-        default=None, metadata=upstream("Kubernetes EnvVarSource (passed through unchanged).")
+        default=None,
+        converter=none_if_empty,
+        metadata=upstream("Kubernetes EnvVarSource (passed through unchanged)."),
     )
 
 
@@ -259,7 +268,9 @@ class CloudShellSpec:
     )
     read_only: bool = attrs.field(default=False, metadata=meta("Clients may watch but not type."))
     resources: JsonObject | None = attrs.field(
-        default=None, metadata=meta("Kubernetes ResourceRequirements of the terminal container.")
+        default=None,
+        converter=none_if_empty,
+        metadata=meta("Kubernetes ResourceRequirements of the terminal container."),
     )
     node_selector: Mapping[str, str] = attrs.field(
         factory=dict, metadata=meta("Node selector of the terminal pod.")
@@ -268,7 +279,9 @@ class CloudShellSpec:
         default=(), metadata=meta("Kubernetes tolerations of the terminal pod.")
     )
     affinity: JsonObject | None = attrs.field(
-        default=None, metadata=meta("Kubernetes affinity of the terminal pod.")
+        default=None,
+        converter=none_if_empty,
+        metadata=meta("Kubernetes affinity of the terminal pod."),
     )
 
     def effective_ttl_seconds(self) -> int | None:
