@@ -59,13 +59,10 @@ def sessions(harness: OperatorHarness, state: str) -> dict[str, dict[str, Any]]:
 
 
 def idle_ready(harness: OperatorHarness) -> list[dict[str, Any]]:
-    idle = sessions(harness, "idle")
-    pods = harness.items(PODS, "default", {"cloudtty.io/pool": pool_label()})
     return [
         p
-        for p in pods
-        if p["metadata"]["name"] in idle
-        and not p["metadata"].get("deletionTimestamp")
+        for p in harness.idle_workers("default")
+        if p["metadata"]["labels"].get("cloudtty.io/pool") == pool_label()
         and any(
             c["type"] == "Ready" and c["status"] == "True"
             for c in (p.get("status") or {}).get("conditions") or ()

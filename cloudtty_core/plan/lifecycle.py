@@ -54,7 +54,7 @@ from .auth import AuthOutcome, access_secret, configure_auth, resolve_auth
 from .deletion import plan_deletion
 from .exposure import ExposureOutcome, expose
 from .identity import (
-    RBAC_API,
+    WORKER_KINDS,
     account_ref,
     account_spent,
     fresh_worker_name,
@@ -330,7 +330,7 @@ def _plan_valid(
             # Its Role and RoleBinding are the shell's (not the account's): they go with it.
             work.deletes += [
                 ObjectRef.of(account),
-                *_refs_of(cluster, ident.namespace, name, _OWN_WORKER_KINDS),
+                *_refs_of(cluster, ident.namespace, name, WORKER_KINDS[1:]),
             ]
     # Session Secrets of workers that are gone and do not serve the shell (a worker made twice
     # from a stale cache, a claimed worker that disappeared): nothing else deletes them.
@@ -479,9 +479,6 @@ def _worker_refs(pod: Manifest, cluster: ClusterView) -> list[ObjectRef]:
         ref,
         *([session] if found is not None else []),
     ]
-
-
-_OWN_WORKER_KINDS = ((RBAC_API, "Role"), (RBAC_API, "RoleBinding"))
 
 
 def _refs_of(
