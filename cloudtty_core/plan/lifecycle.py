@@ -65,10 +65,7 @@ from .identity import (
 from .kubeconfig import resolve_kubeconfig
 from .names import (
     FINALIZER,
-    LABEL_ROLE,
-    LABEL_SHELL_UID,
     LABEL_WORKER,
-    ROLE_WORKER,
     ShellIdentity,
     service_name,
     session_secret_name,
@@ -334,17 +331,11 @@ def _plan_valid(
             ]
     # Session Secrets of workers that are gone and do not serve the shell (a worker made twice
     # from a stale cache, a claimed worker that disappeared): nothing else deletes them.
-    for session in cluster.list(
-        "v1", "Secret", ident.namespace, {LABEL_ROLE: ROLE_WORKER, LABEL_SHELL_UID: ident.uid}
-    ):
-        named = str(((session.get("metadata") or {}).get("labels") or {}).get(LABEL_WORKER) or "")
-        if (
-            named
-            and named != worker
-            and cluster.get("v1", "Pod", ident.namespace, named) is None
-            and not (session.get("metadata") or {}).get("deletionTimestamp")
-        ):
-            work.deletes.append(ObjectRef.of(session))
+    work.deletes += [
+        ObjectRef.of(session)
+        for session in workers.podless_sessions
+        if session["metadata"]["labels"][LABEL_WORKER] != worker
+    ]
     if made_here and worker is not None:
         work.wanted += _identity_objects(worker, ident, image.supports_warm_pool)
 

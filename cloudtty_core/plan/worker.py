@@ -110,13 +110,15 @@ class WorkerObservation:
     """The bound pod, when it ended its session (phase Succeeded)."""
     stale: tuple[Manifest, ...] = ()
     """Pods to delete: failed ones, spare live ones, ended ones that are not bound."""
+    podless_sessions: tuple[Manifest, ...] = ()
+    """The shell's session Secrets whose worker pod is gone (not being deleted already)."""
 
 
 def observe_workers(
     ident: ShellIdentity, bound: str | None, cluster: ClusterView
 ) -> WorkerObservation:
     """Sort the shell's pods into the serving one, an ended one, and stale ones."""
-    pods = shell_pods(ident, cluster)
+    pods, podless = _shell_workers(ident, cluster)
     live = [
         p
         for p in pods
@@ -127,25 +129,37 @@ def observe_workers(
     if serving is None and ended is None and live:
         serving = live[0]
     stale = tuple(p for p in pods if p is not serving and p is not ended and not _deleting(p))
-    return WorkerObservation(serving, ended, stale)
+    return WorkerObservation(serving, ended, stale, podless)
 
 
 def shell_pods(ident: ShellIdentity, cluster: ClusterView) -> list[Manifest]:
     """Every worker pod of the shell: those labelled with its uid (made for it) and the pool
     workers its session Secrets claimed (owned by those Secrets), by name."""
+    return _shell_workers(ident, cluster)[0]
+
+
+def _shell_workers(
+    ident: ShellIdentity, cluster: ClusterView
+) -> tuple[list[Manifest], tuple[Manifest, ...]]:
+    """(the shell's worker pods by name, its session Secrets whose pod is gone)."""
     ns = ident.namespace
     labels = {LABEL_ROLE: ROLE_WORKER, LABEL_SHELL_UID: ident.uid}
     pods = {str(p["metadata"]["name"]): p for p in cluster.list("v1", "Pod", ns, labels)}
+    podless: list[Manifest] = []
     for secret in cluster.list("v1", "Secret", ns, labels):
         meta = secret.get("metadata") or {}
         worker = str((meta.get("labels") or {}).get(LABEL_WORKER) or "")
         if not worker or worker in pods:
             continue
         pod = cluster.get("v1", "Pod", ns, worker)
-        owners = ((pod or {}).get("metadata") or {}).get("ownerReferences") or ()
-        if pod is not None and any(o.get("uid") == meta.get("uid") for o in owners):
+        if pod is None:
+            if not meta.get("deletionTimestamp"):
+                podless.append(secret)
+            continue
+        owners = (pod.get("metadata") or {}).get("ownerReferences") or ()
+        if any(o.get("uid") == meta.get("uid") for o in owners):
             pods[worker] = pod
-    return [pods[name] for name in sorted(pods)]
+    return [pods[name] for name in sorted(pods)], tuple(podless)
 
 
 def own_accounts(ident: ShellIdentity, cluster: ClusterView) -> list[Manifest]:
