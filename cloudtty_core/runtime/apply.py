@@ -42,7 +42,7 @@ from .credentials import issue_kubeconfig
 from .events import EventRecorder
 from .informer import Informers
 
-__all__ = ["ApplyOutcome", "PlanApplier", "WriteHook"]
+__all__ = ["ApplyOutcome", "PlanApplier", "WriteHook", "version_of"]
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,15 @@ class ApplyOutcome:
         writes: API writes made (events are counted apart: they are written in the background).
         shell: the shell as last written (or as observed when the plan did not write it).
         status_written: whether the status subresource was written.
+        written: each object written, as the API server answered: (kind, namespace, name,
+            resourceVersion) -- a watch event carrying one of these is the echo of this plan's
+            own write.
     """
 
     writes: int
     shell: Manifest | None
     status_written: bool
+    written: frozenset[tuple[str, str, str, str]] = frozenset()
 
 
 class PlanApplier:
@@ -90,13 +94,20 @@ class PlanApplier:
         self.ca_data = ca_data
         self.write_hook = write_hook
         self.writes = 0
+        self.writer: object | None = None
+        """Who wrote the object being put into the caches right now (the ``writer`` given to
+        :meth:`apply`; None at any other time): cache handlers can tell a plan's own writes
+        from changes made by anyone else."""
 
-    async def apply(self, plan: Plan, shell: Manifest | None = None) -> ApplyOutcome:
+    async def apply(
+        self, plan: Plan, shell: Manifest | None = None, *, writer: object | None = None
+    ) -> ApplyOutcome:
         """Apply ``plan`` for ``shell`` (the CloudShell as observed; None for pool plans).
 
+        :param writer: set as :attr:`writer` while each written object is put into the caches.
         :raises ApiError: the first write the API server refused.
         """
-        run = _Run(self, shell)
+        run = _Run(self, shell, writer)
         for patch in plan.patches:
             await run.patch(patch)
         replace, create = self.api.replace, self.api.create
@@ -112,7 +123,8 @@ class PlanApplier:
             await run.hook("create", f"kubeconfig Secret {issue.namespace}/{issue.secret_name}")
             secret = await issue_kubeconfig(self.api, issue, ca_data=self.ca_data)
             run.count(2)
-            self._observe(secret)
+            run.remember(secret)
+            self._observe(secret, writer)
         status_written = False
         if plan.status is not None and shell is not None:
             await run.status(status_to_dict(plan.status))
@@ -124,16 +136,31 @@ class PlanApplier:
             await run.patch(patch)
         if plan.delete_shell and shell is not None:
             await run.delete(_shell_ref(shell))
-        return ApplyOutcome(run.writes, run.shell, status_written)
+        return ApplyOutcome(run.writes, run.shell, status_written, frozenset(run.written))
 
-    def _observe(self, obj: Any) -> None:
+    def _observe(self, obj: Any, writer: object | None = None) -> None:
         if not isinstance(obj, dict) or "kind" not in obj or "apiVersion" not in obj:
             return
         if obj["kind"] == "Status":
             return
         informer = self.informers.informer(str(obj["apiVersion"]), str(obj["kind"]))
         if informer is not None:
-            informer.observe(obj)
+            self.writer = writer
+            try:
+                informer.observe(obj)
+            finally:
+                self.writer = None
+
+
+def version_of(obj: Manifest) -> tuple[str, str, str, str]:
+    """(kind, namespace, name, resourceVersion) of an object: which version of what it is."""
+    meta = obj.get("metadata") or {}
+    return (
+        str(obj.get("kind") or ""),
+        str(meta.get("namespace") or ""),
+        str(meta.get("name") or ""),
+        str(meta.get("resourceVersion") or ""),
+    )
 
 
 def _shell_ref(shell: Manifest) -> ObjectRef:
@@ -148,13 +175,15 @@ _Write = tuple[str, Manifest, _Send]
 class _Run:
     """The state of one plan being applied: writes so far, the shell's latest version."""
 
-    def __init__(self, applier: PlanApplier, shell: Manifest | None) -> None:
+    def __init__(self, applier: PlanApplier, shell: Manifest | None, writer: object) -> None:
         self.applier = applier
+        self.writer = writer
         self.api = applier.api
         self.observed_shell = shell
         self.shell = shell
         self.shell_ref = _shell_ref(shell) if shell is not None else None
         self.writes = 0
+        self.written: set[tuple[str, str, str, str]] = set()
 
     def count(self, writes: int = 1) -> None:
         self.writes += writes
@@ -164,9 +193,15 @@ class _Run:
         if self.applier.write_hook is not None:
             await self.applier.write_hook(verb, what)
 
+    def remember(self, written: Any) -> None:
+        """Note the version of an object this plan wrote (see :attr:`ApplyOutcome.written`)."""
+        if isinstance(written, dict):
+            self.written.add(version_of(written))
+
     def _track(self, written: Any) -> None:
         self.count()
-        self.applier._observe(written)
+        self.remember(written)
+        self.applier._observe(written, self.writer)
         if (
             self.shell_ref is not None
             and isinstance(written, dict)
@@ -231,7 +266,7 @@ class _Run:
         if (answer.get("metadata") or {}).get("deletionTimestamp") and answer.get("kind") == (
             ref.kind
         ):
-            self.applier._observe(answer)
+            self.applier._observe(answer, self.writer)
 
     async def patch(self, patch: Patch) -> None:
         body = self._chain(patch)

@@ -65,7 +65,7 @@ from cloudtty_core.plan import (
 from cloudtty_core.plan.worker import is_ready
 from cloudtty_core.registry import BackendNotInstalled
 
-from .apply import PlanApplier
+from .apply import ApplyOutcome, PlanApplier, version_of
 from .client import AlreadyExists, ApiError, Conflict, Invalid, NotFound, TooManyRequests
 from .informer import DELETED, MODIFIED, Informers
 from .logs import log_context
@@ -239,6 +239,8 @@ class Controller:
         self._live: dict[str, set[ShellKey]] = {}
         self._streaks: dict[QueueKey, int] = {}
         self._cooldown: dict[QueueKey, float] = {}
+        # Shells being written now -> the changes heard meanwhile (see _wake)
+        self._applying: dict[ShellKey, set[tuple[str, str, str, str]]] = {}
 
     @property
     def settings(self) -> OperatorSettings:
@@ -298,7 +300,37 @@ class Controller:
             self._forget_live(key)
         if type_ == MODIFIED and old is not None and _essence(old) == _essence(shell):
             return
-        self.queue.add(key)
+        self._wake(key, shell)
+
+    def _wake(self, key: ShellKey, changed: Manifest) -> None:
+        """Plan ``key`` again because ``changed`` changed -- unless a pass is writing ``key``
+        right now: the change is then noted, and the pass decides once it is done
+        (:meth:`_settle`), since it may be the echo of that pass's own write."""
+        heard = self._applying.get(key)
+        if heard is None:
+            self.queue.add(key)
+        elif self.applier.writer != key:  # the pass's own writes are known from its outcome
+            heard.add(version_of(changed))
+
+    def _settle(self, key: ShellKey, result: Plan | None, outcome: ApplyOutcome | None) -> None:
+        """After writing ``key``: plan it again if anything but its own writes changed
+        meanwhile, or if it heard its own writes but did not leave the shell Ready.
+
+        A pass that leaves a shell Ready planned everything it wrote and wrote the URL, so
+        planning again from the echoes of its own writes would find nothing to do (half of
+        all passes in a burst of new shells). A pass that stopped short of Ready may wait for
+        what the server assigns (a node port), and plans again from the objects as written.
+        """
+        heard = self._applying.pop(key, set())
+        if outcome is None or result is None:
+            self.queue.add(key)  # refused: the error path retries with backoff anyway
+            return
+        if heard - outcome.written:
+            self.queue.add(key)
+            return
+        status = result.status
+        if outcome.written and (status is None or status.phase is not Phase.READY):
+            self.queue.add(key)
 
     def _forget_live(self, key: ShellKey) -> None:
         keys = self._live.get(key.namespace)
@@ -350,7 +382,7 @@ class Controller:
                 if owner.get("kind") == KIND and str(owner.get("apiVersion", "")).startswith(
                     f"{GROUP}/"
                 ):
-                    self.queue.add(ShellKey(namespace, str(owner.get("name"))))
+                    self._wake(ShellKey(namespace, str(owner.get("name"))), obj)
                     found = True
             for owner in _meta(source).get("ownerReferences") or ():
                 # A claimed pool worker's pod is owned by its session Secret, which names the
@@ -359,11 +391,11 @@ class Controller:
                     secret = self.view.get("v1", "Secret", namespace, str(owner.get("name")))
                     owner_uid = (_meta(secret).get("labels") or {}).get(LABEL_SHELL_UID)
                     if owner_uid and owner_uid in self._uids:
-                        self.queue.add(self._uids[owner_uid])
+                        self._wake(self._uids[owner_uid], obj)
             labels = _meta(source).get("labels") or {}
             uid = labels.get(LABEL_SHELL_UID)
             if uid and uid in self._uids:
-                self.queue.add(self._uids[uid])
+                self._wake(self._uids[uid], obj)
                 found = True
             pool = labels.get(LABEL_POOL)
             if pool and pool in self._pools:
@@ -374,11 +406,11 @@ class Controller:
             return
         if kind.namespaced:
             for key in list(self._live.get(namespace, ())):
-                self.queue.add(key)
+                self._wake(key, obj)
         else:
             for keys in list(self._live.values()):
                 for key in keys:
-                    self.queue.add(key)
+                    self._wake(key, obj)
 
     # Reconciling ---------------------------------------------------------------------------
 
@@ -467,13 +499,21 @@ class Controller:
             return outcome
 
     async def _apply_shell(self, key: ShellKey, raw: Manifest, result: Plan) -> str:
+        self._applying[key] = set()
         try:
-            outcome = await self.applier.apply(result, raw)
+            outcome = await self.applier.apply(result, raw, writer=key)
         except Invalid as error:
+            if self._applying.pop(key, None):
+                self.queue.add(key)  # e.g. the spec was mended while this pass wrote
             await self._fail_permanently(key, raw, error)
             return "error"
         except ApiError as error:
+            self._applying.pop(key, None)
             return self._handle_error(key, "shell", error)
+        except BaseException:
+            self._settle(key, None, None)
+            raise
+        self._settle(key, result, outcome)
         self._note_writes(key, True)
         if outcome.status_written and result.status is not None:
             self._report_phase(raw, result)

@@ -21,9 +21,10 @@ soon as their CRD is established, and dropped when it goes.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import random
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -151,23 +152,32 @@ class Informer:
     ) -> _Manifests:
         """Cached objects in ``namespace`` (None: all) whose labels match ``labels``, sorted
         by namespace and name. Never mutate them."""
+        return list(self.iterate(namespace, labels))
+
+    def iterate(
+        self, namespace: str | None = None, labels: Mapping[str, str] | None = None
+    ) -> Iterator[Manifest]:
+        """What :meth:`list` returns, one object at a time: a reader that stops at the first
+        match it wants (a shell taking an idle worker) pays for that one, not for sorting and
+        matching the whole pool. Objects removed while iterating are skipped."""
         candidates = self._candidates(namespace, labels)
-        if candidates is not None:
-            found: _Manifests = []
-            for ns, name in sorted(candidates):
-                obj = self._objects[ns][name]
-                if _labels_match(obj, labels):
-                    found.append(obj)
-            return found
-        spaces = [namespace or ""] if namespace is not None else sorted(self._objects)
-        found = []
-        for ns in spaces:
-            bucket = self._objects.get(ns) or {}
-            for name in sorted(bucket):
-                obj = bucket[name]
-                if _labels_match(obj, labels):
-                    found.append(obj)
-        return found
+        if candidates is None:
+            spaces = [namespace or ""] if namespace is not None else sorted(self._objects)
+            for ns in spaces:
+                bucket = self._objects.get(ns) or {}
+                for name in sorted(bucket):
+                    obj = bucket.get(name)
+                    if obj is not None and _labels_match(obj, labels):
+                        yield obj
+            return
+        # A heap hands out the smallest key first in O(log n): sorting every candidate for a
+        # reader that takes one would cost O(n log n) per read.
+        heapq.heapify(candidates)
+        while candidates:
+            ns, name = heapq.heappop(candidates)
+            obj = self._objects.get(ns, {}).get(name)
+            if obj is not None and _labels_match(obj, labels):
+                yield obj
 
     def _candidates(
         self, namespace: str | None, labels: Mapping[str, str] | None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from typing import overload
 
 from cloudtty_core.backends import BUILTIN_APIS, PoolKey
 from cloudtty_core.model import Manifest
@@ -17,9 +18,63 @@ from cloudtty_core.plan import ClusterPoolView
 
 from .informer import Informers
 
-__all__ = ["CacheView", "Reservations", "ReservingPoolView"]
+__all__ = ["CacheView", "Listing", "Reservations", "ReservingPoolView"]
 
 log = logging.getLogger(__name__)
+
+
+class Listing(Sequence[Manifest]):
+    """A cache listing that reads the cache only as far as it is iterated.
+
+    Iterating yields objects as the informer finds them, so a reader that stops early (the
+    pool view, after the first idle worker it can claim) never matches the rest; anything
+    else a sequence offers (``len``, indexing) reads the whole listing first. Planning runs
+    on the event loop without awaiting, so the cache does not change under a listing that is
+    read within one plan.
+    """
+
+    def __init__(self, source: Iterator[Manifest]) -> None:
+        self._source: Iterator[Manifest] | None = source
+        self._read: list[Manifest] = []
+
+    def __iter__(self) -> Iterator[Manifest]:
+        yield from self._read
+        position = len(self._read)
+        while True:
+            if position < len(self._read):  # another iterator read further meanwhile
+                yield self._read[position]
+                position += 1
+                continue
+            if self._source is None:
+                return
+            found = next(self._source, None)
+            if found is None:
+                self._source = None
+                return
+            self._read.append(found)
+            position += 1
+            yield found
+
+    def _all(self) -> list[Manifest]:
+        if self._source is not None:
+            self._read.extend(self._source)
+            self._source = None
+        return self._read
+
+    @overload
+    def __getitem__(self, index: int) -> Manifest: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Manifest]: ...
+
+    def __getitem__(self, index: int | slice) -> Manifest | Sequence[Manifest]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __repr__(self) -> str:
+        return f"Listing({self._all()!r})"
 
 
 class CacheView:
@@ -54,7 +109,7 @@ class CacheView:
         if informer is None:
             self._unwatched(api_version, kind)
             return []
-        return informer.list(namespace, label_selector)
+        return Listing(informer.iterate(namespace, label_selector))
 
     def has_api(self, api_version: str, kind: str) -> bool:
         """Whether the kind is served: watched and served now, or built into every cluster."""
