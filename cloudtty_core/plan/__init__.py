@@ -23,7 +23,14 @@ from .names import (
     STATE_IDLE,
     session_secret_name,
 )
-from .pool import ClusterPoolView, idle_pods, plan_pool, pool_labels, session_state
+from .pool import (
+    ClusterPoolView,
+    claimable_worker,
+    idle_pods,
+    plan_pool,
+    pool_labels,
+    session_state,
+)
 from .status import (
     ACCEPTED,
     AUTH_READY,
@@ -75,6 +82,7 @@ __all__ = [
     "PlanContext",
     "PlanHooks",
     "PoolView",
+    "claimable_worker",
     "claimed_worker",
     "idle_pods",
     "plan",

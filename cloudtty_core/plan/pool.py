@@ -62,6 +62,7 @@ from .worker import is_ready
 __all__ = [
     "REFILL_BATCH",
     "ClusterPoolView",
+    "claimable_worker",
     "idle_pods",
     "idle_session",
     "plan_pool",
@@ -153,22 +154,29 @@ class ClusterPoolView:
         ns = key.namespace
         idle = self.cluster.list("v1", "Secret", ns, {**pool_labels(key), LABEL_STATE: STATE_IDLE})
         for session in idle:
-            meta = _meta(session)
-            worker = str((meta.get("labels") or {}).get(LABEL_WORKER) or "")
-            pod = self.cluster.get("v1", "Pod", ns, worker) if worker else None
-            if (
-                pod is not None
-                and not _deleting(session)
-                and _meta(pod).get("labels", {}).get(LABEL_POOL) == key.hash
-                and LABEL_SHELL_UID not in (_meta(pod).get("labels") or {})
-                and any(
-                    o.get("uid") == meta.get("uid") for o in _meta(pod).get("ownerReferences") or ()
-                )
-                and _alive(pod)
-                and is_ready(pod)
-                and has_access(pod, self.cluster)
-            ):
+            pod = claimable_worker(session, key, self.cluster)
+            if pod is not None:
                 yield pod
+
+
+def claimable_worker(session: Manifest, key: PoolKey, cluster: ClusterView) -> Manifest | None:
+    """The worker pod of the idle session Secret ``session`` of pool ``key`` when a shell can
+    claim it: Ready, alive, unclaimed, owned by that Secret and able to read its session."""
+    meta = _meta(session)
+    worker = str((meta.get("labels") or {}).get(LABEL_WORKER) or "")
+    pod = cluster.get("v1", "Pod", key.namespace, worker) if worker else None
+    if (
+        pod is not None
+        and not _deleting(session)
+        and _meta(pod).get("labels", {}).get(LABEL_POOL) == key.hash
+        and LABEL_SHELL_UID not in (_meta(pod).get("labels") or {})
+        and any(o.get("uid") == meta.get("uid") for o in _meta(pod).get("ownerReferences") or ())
+        and _alive(pod)
+        and is_ready(pod)
+        and has_access(pod, cluster)
+    ):
+        return pod
+    return None
 
 
 def plan_pool(

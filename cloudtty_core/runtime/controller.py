@@ -70,7 +70,7 @@ from .client import AlreadyExists, ApiError, Conflict, Invalid, NotFound, TooMan
 from .informer import DELETED, MODIFIED, Informers
 from .logs import log_context
 from .queue import WorkQueue
-from .view import CacheView, Reservations, ReservingPoolView
+from .view import CacheView, IdleSessions, Reservations, ReservingPoolView
 
 __all__ = [
     "Controller",
@@ -230,6 +230,7 @@ class Controller:
         self.observer: ReconcileObserver = observer or _NoObserver()
         self.clock = clock
         self.reservations = Reservations()
+        self.idle_sessions = IdleSessions()
         self._pools: dict[str, PoolKey] = {}
         self._pool_seconds: dict[PoolKey, float] = {}  # how long the last pass of each took
         self._configured_pools = pool_keys_for(pool_namespaces, context)
@@ -252,6 +253,7 @@ class Controller:
     def connect(self, kinds: Iterable[KindRef]) -> None:
         """Subscribe to the shells' informer and to every kind in ``kinds``."""
         self.informers.on(API_VERSION, KIND, self._on_shell)
+        self.informers.on("v1", "Secret", self.idle_sessions.handle)
         for kind in kinds:
             if (kind.api_version, kind.kind) != (API_VERSION, KIND):
                 self.informers.on(kind.api_version, kind.kind, self._child_handler(kind))
@@ -479,7 +481,7 @@ class Controller:
         if raw is None:
             return "success"
         with log_context(key.namespace, key.name):
-            pool = ReservingPoolView(self.view, self.reservations, key)
+            pool = ReservingPoolView(self.view, self.reservations, key, self.idle_sessions)
             result = plan(raw, self.view, pool, self.clock(), self.context)
             for update in result.updates:
                 worker = claimed_worker(update)

@@ -14,11 +14,20 @@ from typing import overload
 
 from cloudtty_core.backends import BUILTIN_APIS, PoolKey
 from cloudtty_core.model import Manifest
-from cloudtty_core.plan import ClusterPoolView
+from cloudtty_core.plan import ClusterPoolView, claimable_worker
+from cloudtty_core.plan.names import (
+    LABEL_MANAGED_BY,
+    LABEL_POOL,
+    LABEL_ROLE,
+    LABEL_STATE,
+    MANAGED_BY,
+    ROLE_WORKER,
+    STATE_IDLE,
+)
 
-from .informer import Informers
+from .informer import DELETED, Informers
 
-__all__ = ["CacheView", "Listing", "Reservations", "ReservingPoolView"]
+__all__ = ["CacheView", "IdleSessions", "Listing", "Reservations", "ReservingPoolView"]
 
 log = logging.getLogger(__name__)
 
@@ -156,19 +165,91 @@ class Reservations:
         return len(self._by_worker)
 
 
+class IdleSessions:
+    """The idle session Secrets of every warm pool, in the order they became idle, kept current
+    from the Secret informer's events (:meth:`handle`).
+
+    A shell that claims a worker takes the first claimable one: read from here, that costs a
+    look at one or two workers however large the pool is, where a label-selected list of the
+    cache would match and order the whole pool for every shell. Oldest first also means the
+    worker that has waited longest is the one handed out.
+    """
+
+    def __init__(self) -> None:
+        self._by_pool: dict[str, dict[tuple[str, str], None]] = {}
+        self._pool_of: dict[tuple[str, str], str] = {}
+
+    def handle(self, type_: str, secret: Manifest, old: Manifest | None) -> None:
+        """Informer handler for Secrets."""
+        meta = secret.get("metadata") or {}
+        key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        labels = meta.get("labels") or {}
+        idle_in = (
+            labels.get(LABEL_POOL)
+            if type_ != DELETED
+            and not meta.get("deletionTimestamp")
+            and labels.get(LABEL_STATE) == STATE_IDLE
+            and labels.get(LABEL_ROLE) == ROLE_WORKER
+            and labels.get(LABEL_MANAGED_BY) == MANAGED_BY
+            else None
+        )
+        current = self._pool_of.get(key)
+        if current == idle_in:
+            return
+        if current is not None:
+            sessions = self._by_pool[current]
+            del sessions[key]
+            if not sessions:
+                del self._by_pool[current]
+            del self._pool_of[key]
+        if idle_in is not None:
+            self._by_pool.setdefault(str(idle_in), {})[key] = None
+            self._pool_of[key] = str(idle_in)
+
+    def of(self, pool: PoolKey) -> Iterator[tuple[str, str]]:
+        """(namespace, name) of the idle session Secrets of ``pool``, oldest first. Read it
+        without awaiting in between: the events that change it run on the same loop."""
+        return iter(self._by_pool.get(pool.hash, {}))
+
+    def __len__(self) -> int:
+        return len(self._pool_of)
+
+
 class ReservingPoolView:
     """The :class:`~cloudtty_core.PoolView` of one shell: Ready idle workers of the caches,
     minus those other shells are claiming. Shells planned at the same time therefore pick
-    different workers instead of racing for the first one."""
+    different workers instead of racing for the first one.
 
-    def __init__(self, view: CacheView, reservations: Reservations, owner: object) -> None:
+    :param idle: the pools' idle session Secrets, when the runtime keeps them (otherwise the
+        idle workers are read from a label-selected list of the cache).
+    """
+
+    def __init__(
+        self,
+        view: CacheView,
+        reservations: Reservations,
+        owner: object,
+        idle: IdleSessions | None = None,
+    ) -> None:
+        self._view = view
         self._pool = ClusterPoolView(view)
         self._reservations = reservations
         self._owner = owner
+        self._idle = idle
 
     def idle_workers(self, key: PoolKey) -> Iterator[Manifest]:
-        """Ready idle workers of ``key`` nobody else is claiming, oldest name first (lazily)."""
-        for pod in self._pool.idle_workers(key):
+        """Ready idle workers of ``key`` nobody else is claiming, oldest first (lazily)."""
+        for pod in self._workers(key):
             name = str(pod["metadata"]["name"])
             if not self._reservations.hidden_from(key.namespace, name, self._owner):
+                yield pod
+
+    def _workers(self, key: PoolKey) -> Iterator[Manifest]:
+        if self._idle is None:
+            yield from self._pool.idle_workers(key)
+            return
+        for namespace, name in self._idle.of(key):
+            session = self._view.get("v1", "Secret", namespace, name)
+            pod = claimable_worker(session, key, self._view) if session is not None else None
+            if pod is not None and namespace == key.namespace:
                 yield pod
