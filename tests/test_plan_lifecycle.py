@@ -552,3 +552,30 @@ def test_a_session_left_by_a_worker_that_is_gone_is_deleted() -> None:
     assert snap.get("v1", "Secret", "default", "cloudshell-vic-ghost-session") is None
     assert status_of(snap, "vic")["phase"] == "Ready"
     assert plan_once(snap, "vic", ctx).is_empty
+
+
+def test_variables_from_elsewhere_get_a_worker_of_their_own_started_with_them() -> None:
+    ctx = attrs.evolve(context(), name_source=lambda: "env")
+    from_secret = {"secretKeyRef": {"name": "team-token", "key": "token"}}
+    shell = cloudshell(
+        "vera",
+        env=[{"name": "TEAM_TOKEN", "valueFrom": from_secret}, {"name": "PLAIN", "value": "1"}],
+        **SPEC,
+    )
+    snap = create(cluster_with_pool(ctx), shell)
+    idle = {p["metadata"]["name"] for p in snap.list("v1", "Pod", "default")}
+
+    snap, first = step(snap, "vera", ctx)
+
+    # No pool worker is claimed: the kubelet started those before the shell existed.
+    assert not [u for u in first.updates if u["kind"] == "Secret"]
+    pods = [c for c in first.creates if c["kind"] == "Pod"]
+    assert [p["metadata"]["name"] for p in pods] == ["cloudshell-vera-env"]
+    assert pods[0]["metadata"]["name"] not in idle
+    env = pods[0]["spec"]["containers"][0]["env"]
+    assert {"name": "TEAM_TOKEN", "valueFrom": from_secret} in env
+    assert "PLAIN" not in {var["name"] for var in env}  # plain values travel in the session
+    snap = start_pods(snap)
+    snap, _ = step(snap, "vera", ctx)
+    assert status_of(snap, "vera")["phase"] == "Ready"
+    assert status_of(snap, "vera")["worker"] == "cloudshell-vera-env"

@@ -308,7 +308,10 @@ def _plan_valid(
     if worker is None and dependencies_ready:
         worker = pending_account(ident, accounts, shell.status.worker, cluster)
         made_here = worker is not None
-        idle = pool.idle_workers(key) if worker is None and image.supports_warm_pool else ()
+        # A variable read from elsewhere (valueFrom) is resolved by the kubelet when it starts
+        # a pod: a pool worker started before the shell existed cannot have it.
+        from_pool = image.supports_warm_pool and not _env_from_sources(shell)
+        idle = pool.idle_workers(key) if worker is None and from_pool else ()
         for candidate in idle:
             claiming = idle_session(candidate, cluster)
             if claiming is not None:
@@ -379,7 +382,9 @@ def _plan_valid(
         # The pod of a worker made here (created after its ServiceAccount, see Plan).
         if made_here and pod is None:
             if image.supports_warm_pool:
-                base = image.worker_pod(WorkerRequest(key, settings))
+                base = _with_env(
+                    image.worker_pod(WorkerRequest(key, settings)), _env_from_sources(shell)
+                )
             else:
                 base = image.cold_pod(
                     ColdPodRequest(
@@ -610,3 +615,29 @@ def _finish(
         final_patches=final,
         delete_shell=cleanup,
     )
+
+
+def _env_from_sources(shell: CloudShell) -> list[Manifest]:
+    """The shell's variables that take their value from elsewhere (``valueFrom``)."""
+    return [
+        {"name": var.name, "valueFrom": dict(var.value_from)}
+        for var in shell.spec.env
+        if var.value_from is not None
+    ]
+
+
+def _with_env(pod: Manifest, env: list[Manifest]) -> Manifest:
+    """``pod`` with ``env`` added to each container: a worker made for one shell starts with
+    the variables only the kubelet can resolve, and the terminal server hands its environment
+    on to the shell. A variable the image backend sets itself keeps the backend's value (the
+    worker needs it, as a session's HOME and KUBECONFIG stay the session's own)."""
+    if not env:
+        return pod
+    spec = dict(pod.get("spec") or {})
+    containers = []
+    for container in spec.get("containers") or ():
+        own = container.get("env") or []
+        taken = {var.get("name") for var in own}
+        containers.append({**container, "env": [*own, *(v for v in env if v["name"] not in taken)]})
+    spec["containers"] = containers
+    return {**pod, "spec": spec}
