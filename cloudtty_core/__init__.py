@@ -6,6 +6,7 @@ This module is the public facade: plugins and other controllers import from here
 
 from cloudtty_core.backends import (
     BUILTIN_APIS,
+    SHELL_PATH_PREFIX,
     AuthBackend,
     AuthMaterial,
     AuthRequest,
@@ -31,6 +32,7 @@ from cloudtty_core.backends import (
     dns_label,
     label_value,
     shell_command,
+    shell_path,
     worker_service,
 )
 from cloudtty_core.hookspecs import hookimpl
@@ -121,6 +123,7 @@ __all__ = [
     "LABEL_WORKER",
     "NO_HOOKS",
     "PLURAL",
+    "SHELL_PATH_PREFIX",
     "SHORT_NAMES",
     "SINGULAR",
     "VERSION",
@@ -194,6 +197,7 @@ __all__ = [
     "plan_pool",
     "shell_command",
     "shell_from_dict",
+    "shell_path",
     "shell_to_dict",
     "status_to_dict",
     "transition",

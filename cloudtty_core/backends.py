@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import re
 import shlex
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -35,6 +36,7 @@ _T = TypeVar("_T")
 
 __all__ = [
     "BUILTIN_APIS",
+    "SHELL_PATH_PREFIX",
     "AuthBackend",
     "AuthMaterial",
     "AuthRequest",
@@ -62,6 +64,7 @@ __all__ = [
     "dns_label",
     "label_value",
     "shell_command",
+    "shell_path",
     "worker_service",
 ]
 
@@ -465,6 +468,24 @@ class ExposureBackend(Protocol):
     def release(self, request: ExposureRequest) -> tuple[Manifest, ...]:
         """Updated copies of SHARED objects with this shell's entries removed (empty if none)."""
         ...
+
+
+SHELL_PATH_PREFIX = "/apis/v1alpha1/cloudshell"
+"""CloudTTY's fixed path segment of a routed shell, kept so existing links and proxy rules keep
+working."""
+
+
+def shell_path(shell: CloudShell) -> str:
+    """The path a route (Ingress, VirtualService) serves a shell at, as CloudTTY builds it:
+    ``<pathPrefix>/apis/v1alpha1/cloudshell/<name>[/<pathSuffix>]``, without a trailing slash
+    and without repeated slashes (invalid in an Ingress path of type Prefix). The terminal
+    serves under this path, so a route forwards it unchanged."""
+    prefix = (shell.spec.path_prefix or "").rstrip("/")
+    parts = [f"{prefix}{SHELL_PATH_PREFIX}", shell.name]
+    suffix = (shell.spec.path_suffix or "").strip("/")
+    if suffix:
+        parts.append(suffix)
+    return re.sub(r"/{2,}", "/", "/".join(parts))
 
 
 def worker_service(worker: WorkerRef, service_type: str = "ClusterIP") -> Manifest:

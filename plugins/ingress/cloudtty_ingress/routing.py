@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import re
-
-from cloudtty_core import CloudShell, dns_label
+from cloudtty_core import SHELL_PATH_PREFIX, CloudShell, dns_label, shell_path
 
 __all__ = ["DEFAULT_PATH_PREFIX", "concrete_host", "route_path"]
 
-DEFAULT_PATH_PREFIX = "/apis/v1alpha1/cloudshell"
-"""CloudTTY's fixed path segment, kept so existing links and proxy rules keep working."""
+DEFAULT_PATH_PREFIX = SHELL_PATH_PREFIX
+"""CloudTTY's fixed path segment (:data:`cloudtty_core.SHELL_PATH_PREFIX`)."""
 
 
 def route_path(shell: CloudShell) -> str:
-    """The path the route matches, without a trailing slash, as CloudTTY builds it:
-    ``<pathPrefix>/apis/v1alpha1/cloudshell/<name>[/<pathSuffix>]``.
-
-    The terminal serves under this path (plus ``/``), so the route forwards it unchanged.
-    """
-    prefix = (shell.spec.path_prefix or "").rstrip("/")
-    parts = [f"{prefix}{DEFAULT_PATH_PREFIX}", shell.name]
-    suffix = (shell.spec.path_suffix or "").strip("/")
-    if suffix:
-        parts.append(suffix)
-    # Repeated slashes are invalid in an Ingress path of type Prefix.
-    return re.sub(r"/{2,}", "/", "/".join(parts))
+    """The path the route matches (:func:`cloudtty_core.shell_path`, CloudTTY's rule)."""
+    return shell_path(shell)
 
 
 def concrete_host(host: str | None, shell: CloudShell) -> str | None:

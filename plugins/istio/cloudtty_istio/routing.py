@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
-from cloudtty_core import CloudShell, Manifest, WorkerRef
+from cloudtty_core import SHELL_PATH_PREFIX, CloudShell, Manifest, WorkerRef, shell_path
 
 __all__ = [
     "DEFAULT_PATH_PREFIX",
@@ -15,8 +13,8 @@ __all__ = [
     "shell_route",
 ]
 
-DEFAULT_PATH_PREFIX = "/apis/v1alpha1/cloudshell"
-"""CloudTTY's fixed path segment, kept so existing links and proxy rules keep working."""
+DEFAULT_PATH_PREFIX = SHELL_PATH_PREFIX
+"""CloudTTY's fixed path segment (:data:`cloudtty_core.SHELL_PATH_PREFIX`)."""
 
 PLACEHOLDER_ROUTE = "cloudtty-no-shells"
 """Name of the route a shared VirtualService keeps when no shell uses it: Istio rejects a
@@ -24,13 +22,8 @@ VirtualService without any route, so a 404 for one unused path stands in."""
 
 
 def route_path(shell: CloudShell) -> str:
-    """``<pathPrefix>/apis/v1alpha1/cloudshell/<name>[/<pathSuffix>]``, no trailing slash."""
-    prefix = (shell.spec.path_prefix or "").rstrip("/")
-    parts = [f"{prefix}{DEFAULT_PATH_PREFIX}", shell.name]
-    suffix = (shell.spec.path_suffix or "").strip("/")
-    if suffix:
-        parts.append(suffix)
-    return re.sub(r"/{2,}", "/", "/".join(parts))
+    """The path the route matches (:func:`cloudtty_core.shell_path`, CloudTTY's rule)."""
+    return shell_path(shell)
 
 
 def route_name(shell: CloudShell) -> str:
