@@ -4,6 +4,7 @@ and the pool refills in the background."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ sandbox_module = pytest.importorskip("cloudtty_sandbox")
 
 PODS = Resource("v1", "Pod", "pods")
 SECRETS = Resource("v1", "Secret", "secrets")
+SERVICES = Resource("v1", "Service", "services")
 SHELL_COUNT = 50
 MIN_IDLE = 6
 BURST_POOL = SHELL_COUNT + 5
@@ -92,6 +94,43 @@ def test_the_pool_is_filled_before_any_shell_asks(harness: OperatorHarness) -> N
     # ... and the pool is back at minIdle with a new worker.
     wait_for(lambda: len(idle_ready(harness)) == MIN_IDLE, what="the pool refilled")
     assert shell["status"]["worker"] not in {p["metadata"]["name"] for p in idle_ready(harness)}
+
+
+def test_a_shell_made_ready_is_not_planned_again_for_the_echoes_of_its_own_writes(
+    harness: OperatorHarness,
+) -> None:
+    wait_for(lambda: len(idle_ready(harness)) == MIN_IDLE, what="the pool filled")
+    harness.client.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "team-kubeconfig", "namespace": "default"},
+            "stringData": {"config": "apiVersion: v1\nkind: Config\n"},
+        }
+    )
+    before = harness.stats()["passes"]["shell"]
+    # With its kubeconfig at hand, a Ready worker in the pool and a URL known in advance, one
+    # pass takes the shell to Ready: the claim, the Service and the status. (A node port
+    # would take a second pass: its number comes from the server.)
+    harness.create_shell("quiet", exposureMode="ClusterIP", secretRef={"name": "team-kubeconfig"})
+    harness.wait_phase("quiet", "Ready")
+    # The watch echoes those writes within moments; none of them is a reason to plan the
+    # shell again.
+    time.sleep(1.0)
+    assert harness.stats()["passes"]["shell"] - before == 1
+    passes = harness.stats()["passes"]["shell"]
+    # A change by someone else is: the shell is planned again and puts its label back.
+    service = harness.client.get(SERVICES, "default", "cloudshell-quiet")
+    del service["metadata"]["labels"]["cloudtty.io/shell-uid"]
+    harness.client.replace(service)
+    wait_for(
+        lambda: (
+            "cloudtty.io/shell-uid"
+            in harness.client.get(SERVICES, "default", "cloudshell-quiet")["metadata"]["labels"]
+        ),
+        what="the Service's label restored",
+    )
+    assert harness.stats()["passes"]["shell"] > passes
 
 
 def burst(harness: OperatorHarness, names: list[str]) -> list[dict[str, Any]]:

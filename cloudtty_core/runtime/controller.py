@@ -242,6 +242,8 @@ class Controller:
         self._cooldown: dict[QueueKey, float] = {}
         # Shells being written now -> the changes heard meanwhile (see _wake)
         self._applying: dict[ShellKey, set[tuple[str, str, str, str]]] = {}
+        self.passes = {"shell": 0, "pool": 0}
+        """Passes run so far, by kind of key (for tests and benchmarks)."""
 
     @property
     def settings(self) -> OperatorSettings:
@@ -427,6 +429,7 @@ class Controller:
             del self._cooldown[key]
         started = time.perf_counter()
         kind = "shell" if isinstance(key, ShellKey) else "pool"
+        self.passes[kind] += 1
         try:
             if isinstance(key, ShellKey):
                 result = await self._reconcile_shell(key)

@@ -335,6 +335,7 @@ class Operator:
             "queueDepth": len(self.queue) if self.queue is not None else 0,
             "writes": self.applier.writes if self.applier is not None else 0,
             "events": self.events.recorded if self.events is not None else 0,
+            "passes": dict(self.controller.passes) if self.controller is not None else {},
             "informers": {
                 str(i.resource): {
                     "objects": len(i),
