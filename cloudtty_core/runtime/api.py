@@ -1,10 +1,11 @@
 """The API client from async code: each request in a worker thread, a bounded number at once.
 
 The official client is synchronous. Rather than re-implementing it on an async HTTP stack, the
-runtime runs its calls in anyio worker threads behind a :class:`anyio.CapacityLimiter`: the
-limiter bounds requests in flight (and so the load the operator puts on the API server), and
-the event loop stays free for the caches, the queue and planning. Watches do not take a token:
-each runs in a thread of its own (see :mod:`cloudtty_core.runtime.informer`).
+runtime runs its calls in worker threads (:class:`~cloudtty_core.runtime.threads.RequestThreads`
+on asyncio, anyio's worker threads elsewhere), at most ``concurrency`` at once: that bounds the
+requests in flight (and so the load the operator puts on the API server), and the event loop
+stays free for the caches, the queue and planning. Watches do not count: each runs in a
+thread of its own (see :mod:`cloudtty_core.runtime.informer`).
 
 A cancelled call waits for its thread to finish the request (bounded by the client's
 timeouts), so a write is never abandoned half-sent.
@@ -12,6 +13,7 @@ timeouts), so a write is never abandoned half-sent.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -23,10 +25,19 @@ from cloudtty_core.backends import ObjectRef
 from cloudtty_core.model import Manifest
 
 from .client import KubeClient, Resource
+from .threads import RequestThreads
 
 __all__ = ["AsyncApi"]
 
 T = TypeVar("T")
+
+
+def _on_asyncio() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class AsyncApi:
@@ -41,12 +52,14 @@ class AsyncApi:
     def __init__(self, client: KubeClient, concurrency: int = 16) -> None:
         self.client = client
         self.limiter = anyio.CapacityLimiter(concurrency)
+        self.threads = RequestThreads(concurrency)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn(*args, **kwargs)`` in a worker thread when a token is free."""
-        return await anyio.to_thread.run_sync(
-            functools.partial(fn, *args, **kwargs), limiter=self.limiter
-        )
+        """Run ``fn(*args, **kwargs)`` in a worker thread, at most ``concurrency`` at once."""
+        work = functools.partial(fn, *args, **kwargs)
+        if _on_asyncio():
+            return await self.threads.call(work)
+        return await anyio.to_thread.run_sync(work, limiter=self.limiter)
 
     async def resource(self, api_version: str, kind: str) -> Resource:
         """See :meth:`KubeClient.resource`."""
