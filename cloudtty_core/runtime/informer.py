@@ -41,10 +41,11 @@ from anyio.abc import TaskGroup
 
 from cloudtty_core.backends import KindRef
 from cloudtty_core.model import Manifest
+from cloudtty_core.plan.names import LABEL_POOL
 
 from .api import AsyncApi
 from .client import BUILTIN_RESOURCES, ApiError, Gone, KubeClient, Resource, WatchStream
-from .compact import trimmed
+from .compact import compact, trimmed
 from .frozen import Codec
 
 __all__ = [
@@ -110,6 +111,10 @@ class Informer:
     :param watch_timeout: seconds after which the server ends a watch (it is resumed).
     :param recent_size: objects kept decoded besides their encoded copy: the ones read or
         written last.
+    :param decoded_labels: objects carrying any of these label keys are never encoded: they
+        are kept as (compact) dicts. By default the warm pool's workers (:data:`LABEL_POOL`),
+        which every pool pass reads whole -- decoding them all on every pass would double
+        its time.
 
     Create it inside the event loop.
     """
@@ -126,6 +131,7 @@ class Informer:
         watch_timeout: int = 300,
         max_backoff: float = 30.0,
         recent_size: int = 256,
+        decoded_labels: Iterable[str] = (LABEL_POOL,),
     ) -> None:
         self.resource = resource
         self.client = client
@@ -143,6 +149,7 @@ class Informer:
         self._objects: dict[str, dict[str, bytes | Manifest]] = {}
         self._codec = Codec()
         self.recent_size = recent_size
+        self.decoded_labels = frozenset(decoded_labels)
         self._recent: OrderedDict[_Key, Manifest] = OrderedDict()
         # label -> value -> the one object's key, or a set of two or more: most indexed values
         # (a shell's uid, its name) label one object per kind, and a set costs 200 bytes.
@@ -285,12 +292,18 @@ class Informer:
         obj.setdefault("kind", self.resource.kind)
         obj["metadata"].pop("managedFields", None)
 
-    def _prepare(self, obj: Manifest) -> Manifest:
-        """``obj`` trimmed to what the cache keeps (see :func:`.compact.trimmed`): ``obj``
-        itself is what is cached (encoded, and decoded while it is recent), its content
-        replaced by the trimmed copy's, so the operator's own writes are read back as the very
-        objects it holds."""
-        small = trimmed(obj)
+    def _pinned(self, obj: Manifest) -> bool:
+        """Whether ``obj`` is kept decoded for good (see ``decoded_labels``)."""
+        labels = obj["metadata"].get("labels")
+        return isinstance(labels, dict) and not self.decoded_labels.isdisjoint(labels)
+
+    def _prepare(self, obj: Manifest, pinned: bool = False) -> Manifest:
+        """``obj`` trimmed to what the cache keeps (see :func:`.compact.trimmed`), or, when it
+        is kept decoded for good, made into its compact copy (:func:`.compact.compact`:
+        interned). ``obj`` itself is what is cached (encoded, and decoded while it is recent),
+        its content replaced by the trimmed copy's, so the operator's own writes are read back
+        as the very objects it holds."""
+        small = compact(obj) if pinned else trimmed(obj)
         if small is not obj:
             obj.clear()
             obj.update(small)
@@ -307,8 +320,9 @@ class Informer:
         old = None if entry is None else self._load(ns, name, entry)
         if old is not None and not force and not is_newer(_rv(obj), _rv(old)):
             return False  # e.g. the watch's echo of a write observed already: not encoded
-        obj = self._prepare(obj)
-        blob = self._codec.encode(obj)
+        pinned = self._pinned(obj)
+        obj = self._prepare(obj, pinned)
+        blob = None if pinned else self._codec.encode(obj)
         if blob is None:
             bucket[name] = obj
             self._recent.pop((ns, name), None)
