@@ -275,7 +275,8 @@ def _cut(value: Any, shape: Shape) -> Any:
         return [_cut(v, element) for v in value]
     if not isinstance(value, dict):
         return value
-    return {k: _cut(v, shape[k]) for k, v in value.items() if k in shape}
+    # Most kept keys are kept whole (shape None): no call for them.
+    return {k: v if shape[k] is None else _cut(v, shape[k]) for k, v in value.items() if k in shape}
 
 
 def trimmed(obj: Manifest) -> Manifest:
