@@ -16,6 +16,8 @@ For each kind it reports two figures, both in bytes per cached object:
   caches held before they were compacted) -- so the two columns compare like with like.
 
 ``--dump KIND`` prints one cached object of that kind, to see what is kept.
+``--events`` adds the CPU time per watch event and per read of an informer fed the cached
+objects again (added, modified twice, written by the operator and echoed).
 ``--codecs`` adds, per kind, the JSON and encoded sizes and the microseconds to encode and to
 decode one object (:mod:`cloudtty_core.runtime.frozen`), next to those of :func:`compact`
 (what the cache did per event before it stored bytes) and of :func:`trimmed` (what it does now
@@ -48,6 +50,7 @@ from typing import Any
 import orjson
 from sandbox_process import SandboxProcess  # beside this script
 
+from cloudtty_core import API_VERSION, KIND, LABEL_SHELL, LABEL_SHELL_UID
 from cloudtty_core.backends import OperatorSettings, copy_json
 from cloudtty_core.runtime.client import KubeClient, NotFound, Resource
 from cloudtty_core.runtime.compact import compact, trimmed
@@ -247,6 +250,71 @@ def objects_by_kind(harness: OperatorHarness) -> dict[str, list[dict[str, Any]]]
     return harness.running.call(snapshot)
 
 
+EVENT_KINDS = {
+    "CloudShell": Resource(API_VERSION, KIND, "cloudshells"),
+    "Pod": Resource("v1", "Pod", "pods"),
+    "Service": Resource("v1", "Service", "services"),
+}
+
+
+def cpu_seconds(call: Callable[[], Any]) -> float:
+    started = time.process_time()
+    call()
+    return time.process_time() - started
+
+
+def event_costs(objects: list[dict[str, Any]], resource: Resource) -> dict[str, float]:
+    """CPU microseconds per watch event and per read of an informer fed ``objects``: all
+    added in one batch, then modified twice (each object's previous version no longer among
+    the recent ones when there are more objects than ``recent_size``), then 200 written by
+    the operator (:meth:`Informer.observe`) and echoed by the watch; reads of every object
+    (most not recent) and of the 50 last (recent)."""
+    cache = Informer(resource, None, None, index_labels=(LABEL_SHELL_UID, LABEL_SHELL))  # type: ignore[arg-type]
+    cache.add_handler(lambda type_, obj, old: None)
+    n = len(objects)
+
+    def batch(version: int) -> list[dict[str, Any]]:
+        out = []
+        for i, obj in enumerate(objects):
+            copied = copy_json(obj)
+            copied["metadata"]["resourceVersion"] = str(version * 1_000_000 + i)
+            out.append({"type": "MODIFIED" if version > 1 else "ADDED", "object": copied})
+        return out
+
+    figures: dict[str, float] = {}
+    for version, name in ((1, "added"), (2, "modified"), (3, "modified again")):
+        events = batch(version)
+        figures[name] = cpu_seconds(lambda events=events: cache._deliver(events)) / n * 1e6
+    keys = [(o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects]
+    figures["read"] = cpu_seconds(lambda: [cache.get(ns, name) for ns, name in keys]) / n * 1e6
+    last = keys[-50:] * 10
+    figures["read recent"] = (
+        cpu_seconds(lambda: [cache.get(ns, name) for ns, name in last]) / len(last) * 1e6
+    )
+    written = [event["object"] for event in batch(4)[:200]]
+    figures["own write"] = (
+        cpu_seconds(lambda: [cache.observe(o) for o in written]) / len(written) * 1e6
+    )
+    echoes = [{"type": "MODIFIED", "object": copy_json(o)} for o in written]
+    figures["echo"] = cpu_seconds(lambda: cache._deliver(echoes)) / len(echoes) * 1e6
+    return figures
+
+
+def events(by_kind: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, float]]:
+    """:func:`event_costs` per kind (the best of five runs of each figure)."""
+    report: dict[str, dict[str, float]] = {}
+    for kind, resource in EVENT_KINDS.items():
+        objects = by_kind.get(kind) or []
+        if len(objects) < 50:
+            continue
+        best: dict[str, float] = {}
+        for _ in range(5):
+            for name, value in event_costs(objects, resource).items():
+                best[name] = round(min(best.get(name, value), value), 1)
+        report[kind] = best
+    return report
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shells", type=int, default=300, help="cold shells to create")
@@ -260,6 +328,9 @@ def main() -> int:
         "--save", metavar="FILE", help="write every cached object, by kind, to FILE (JSON)"
     )
     parser.add_argument("--codecs", action="store_true", help="measure the encoding per kind")
+    parser.add_argument(
+        "--events", action="store_true", help="measure CPU per watch event and per read"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cloudtty-cache-memory-") as tmp:
         sandbox = SandboxProcess(Path(tmp), "--pod-start-delay", "0.05")
@@ -290,7 +361,9 @@ def main() -> int:
                     growth = every[: args.tracemalloc]
                 report = measure(harness, client)
                 sample = dump(harness, args.dump) if args.dump else None
-                by_kind = objects_by_kind(harness) if args.save or args.codecs else {}
+                by_kind = (
+                    objects_by_kind(harness) if args.save or args.codecs or args.events else {}
+                )
                 sent = (
                     {i.resource.kind: as_sent(client, i) for i in informers_of(harness)}
                     if args.codecs
@@ -311,6 +384,7 @@ def main() -> int:
             f"blocks/shell  {frame.filename}:{frame.lineno}"
         )
     encoding = codecs(by_kind, sent) if args.codecs else {}
+    per_event = events(by_kind) if args.events else {}
     if args.json:
         print(
             json.dumps(
@@ -319,6 +393,7 @@ def main() -> int:
                     "ready_seconds": seconds,
                     "kinds": report,
                     "encoding": encoding,
+                    "events": per_event,
                 }
             )
         )
@@ -332,6 +407,8 @@ def main() -> int:
             f"{kind:<26}{row['objects']:>8}{row['cached_bytes_per_object']:>10}"
             f"{sent if sent is not None else '-':>10}{ratio:>8}{row['recent_total_kib']:>12}"
         )
+    for kind, row in per_event.items():
+        print(f"{kind}: CPU microseconds per event or read: {row}")
     if encoding:
         print("encoding, per object: JSON and encoded bytes; microseconds")
         print(

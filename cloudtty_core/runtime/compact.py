@@ -40,6 +40,10 @@ adds it to :data:`POD_SHAPE` (or :data:`POD_CONDITION_TYPES`).
 Compacted objects are plain dicts and lists, new ones: no mutable part is shared with the
 object given or with any other compacted object (strings, numbers, booleans and None are
 immutable and may be).
+
+The informers store most objects encoded (:mod:`.frozen`), where interning buys nothing: they
+trim them with :func:`trimmed` (the same fields kept, no copy, no interning) and keep only the
+objects they never encode (the warm pool's) as compact copies.
 """
 
 from __future__ import annotations
