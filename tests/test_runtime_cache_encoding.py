@@ -5,6 +5,8 @@ and the echo of the operator's own writes behave as with plain dicts."""
 from __future__ import annotations
 
 import copy
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
@@ -327,3 +329,54 @@ def test_pool_workers_are_kept_decoded_and_change_to_encoded_with_their_labels()
     assert read is not plain  # decoded: nothing is kept decoded with recent=0
     assert cache.list("n", {LABEL_POOL: "p1"}) == []
     assert cache.list("n", {LABEL_SHELL_UID: "u1"}) == [plain]
+
+
+def test_a_scrape_thread_reads_while_the_loop_writes() -> None:
+    """The metrics are read from the HTTP server's thread: its reads decode correct objects
+    and leave the recent ones to the event loop's thread."""
+    cache = informer(recent=8)
+    for i in range(50):
+        cache.observe(
+            {"metadata": {"name": f"o{i}", "namespace": "n", "resourceVersion": "1"}, "v": i}
+        )
+    stop = threading.Event()
+    seen: list[int] = []
+
+    def scrape() -> None:
+        while not stop.is_set():
+            for obj in cache.list("n"):
+                assert (
+                    obj["v"]
+                    == int(obj["metadata"]["name"][1:])
+                    + int(obj["metadata"]["resourceVersion"])
+                    - 1
+                )
+            seen.append(len(cache._recent))
+
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(scrape) for _ in range(2)]
+        for version in range(2, 40):
+            for i in range(50):
+                cache._deliver(
+                    [
+                        {
+                            "type": MODIFIED,
+                            "object": {
+                                "metadata": {
+                                    "name": f"o{i}",
+                                    "namespace": "n",
+                                    "resourceVersion": str(version),
+                                },
+                                "v": i + version - 1,
+                            },
+                        }
+                    ]
+                )
+        stop.set()
+        for future in futures:
+            future.result()
+    assert seen
+    assert len(cache._recent) <= 8
+    assert [o["v"] for o in cache.list("n")] == [
+        i + 38 for i in sorted(range(50), key=lambda i: f"o{i}")
+    ]

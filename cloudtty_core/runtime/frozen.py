@@ -25,6 +25,7 @@ machine, decoding about 3 µs + 4 µs (docs/benchmarks.md, "Operator memory").
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -64,12 +65,15 @@ def _compressor(dictionary: zstandard.ZstdCompressionDict | None) -> zstandard.Z
 class Codec:
     """Encodes the JSON objects of one kind as small bytes, and decodes them.
 
-    Not thread-safe: an informer uses its codec on the event loop only.
+    :meth:`encode` is for one thread (the informer's event loop); :meth:`decode` may be called
+    from any thread (a metrics scrape reads the caches from the HTTP server's thread): a
+    Zstandard decompressor is not safe for two threads at once, so decoding takes a lock.
     """
 
     def __init__(self) -> None:
         self._compress = _compressor(None).compress
         self._decompressors: list[Any] = [zstandard.ZstdDecompressor().decompress]
+        self._decoding = threading.Lock()
         self._samples: list[bytes] = []
         self._encoded = 0
         self._retune_at = 0  # index into RETUNE_AT
@@ -96,7 +100,10 @@ class Codec:
 
     def decode(self, blob: bytes) -> Manifest:
         """The object ``blob`` was made from: new dicts and lists."""
-        decoded: Manifest = orjson.loads(self._decompressors[blob[0]](blob[1:]))
+        decompress = self._decompressors[blob[0]]
+        with self._decoding:
+            raw = decompress(blob[1:])
+        decoded: Manifest = orjson.loads(raw)
         return decoded
 
     def _retune(self) -> None:

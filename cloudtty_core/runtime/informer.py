@@ -30,6 +30,7 @@ import heapq
 import logging
 import random
 import sys
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -151,6 +152,7 @@ class Informer:
         self.recent_size = recent_size
         self.decoded_labels = frozenset(decoded_labels)
         self._recent: OrderedDict[_Key, Manifest] = OrderedDict()
+        self._loop_thread = threading.get_ident()
         # label -> value -> the one object's key, or a set of two or more: most indexed values
         # (a shell's uid, its name) label one object per kind, and a set costs 200 bytes.
         self._index: dict[str, dict[str, _Key | set[_Key]]] = {}
@@ -180,10 +182,16 @@ class Informer:
         recent = self._recent
         obj = recent.get(key)
         if obj is not None:
-            recent.move_to_end(key)
+            try:
+                recent.move_to_end(key)
+            except KeyError:  # a reader in another thread, while the loop dropped it
+                pass
             return obj
         obj = self._codec.decode(entry)
-        self._remember(key, obj)
+        if threading.get_ident() == self._loop_thread:
+            # Only the event loop changes the recent objects: a metrics scrape in the HTTP
+            # server's thread reads without keeping what it decoded.
+            self._remember(key, obj)
         return obj
 
     def _remember(self, key: _Key, obj: Manifest) -> None:
