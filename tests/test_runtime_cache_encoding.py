@@ -5,6 +5,7 @@ and the echo of the operator's own writes behave as with plain dicts."""
 from __future__ import annotations
 
 import copy
+import datetime
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,6 +19,11 @@ from cloudtty_core import LABEL_POOL, LABEL_SHELL_UID
 from cloudtty_core.runtime.client import Resource
 from cloudtty_core.runtime.frozen import RETUNE_AT, Codec
 from cloudtty_core.runtime.informer import ADDED, DELETED, MODIFIED, Informer
+
+
+class Tagged(str):
+    """A string with more to it than JSON keeps."""
+
 
 CONFIGMAPS = Resource("v1", "ConfigMap", "configmaps")
 
@@ -118,6 +124,8 @@ def test_similar_objects_encode_small() -> None:
         {"big": 2**70},
         {"surrogate": "\udc80"},
         {1: "a key that is not a string"},
+        {"when": datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)},
+        {"subclass": Tagged("a str that is more than a str")},
     ],
 )
 def test_what_json_cannot_carry_is_not_encoded_and_is_cached_as_it_is(

@@ -16,8 +16,10 @@ costs a few kilobytes to decode with (the compressor, about 200 KiB, exists only
 newest), and the number of generations is bounded (:data:`GENERATIONS`).
 
 Decoding returns new dicts and lists (JSON values only). An object JSON cannot carry exactly --
-an integer beyond 64 bits, a key that is not a string, a string that is not valid Unicode -- is
-not encoded (:meth:`Codec.encode` returns None) and the caller keeps it as it is.
+an integer beyond 64 bits, a key that is not a string, a string that is not valid Unicode, a
+datetime, a subclass of a JSON type -- is not encoded (:meth:`Codec.encode` returns None) and
+the caller keeps it as it is. (Objects come from JSON, so this is rare; NaN and infinities,
+which JSON has not, would come back as null.)
 
 Encoding a CloudShell takes about 3 µs for JSON and 8 µs for compression on the benchmark
 machine, decoding about 3 µs + 4 µs (docs/benchmarks.md, "Operator memory").
@@ -48,6 +50,16 @@ GENERATIONS: Final = len(RETUNE_AT) + 1
 LEVEL: Final = 3
 """Zstandard's level: level 1 and 3 make the same sizes on these small objects, at the same
 speed; higher levels are slower for a few bytes."""
+
+
+_EXACT: Final = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+"""orjson writes datetimes, dataclasses and subclasses of str, int, dict and list as JSON that
+reads back as something else: with these options it refuses them (such an object is kept as it
+is)."""
 
 
 def _compressor(dictionary: zstandard.ZstdCompressionDict | None) -> zstandard.ZstdCompressor:
@@ -86,8 +98,8 @@ class Codec:
     def encode(self, obj: Mapping[str, Any]) -> bytes | None:
         """``obj`` as bytes, or None when JSON cannot carry it exactly (keep it as it is)."""
         try:
-            raw = orjson.dumps(obj)
-        except TypeError:  # orjson.JSONEncodeError: big integer, non-str key, bad string
+            raw = orjson.dumps(obj, option=_EXACT)
+        except TypeError:  # orjson.JSONEncodeError: big integer, non-str key, bad string...
             return None
         samples = self._samples
         if len(samples) >= SAMPLES:
