@@ -18,6 +18,9 @@ For each kind it reports two figures, both in bytes per cached object:
 ``--dump KIND`` prints one cached object of that kind, to see what is kept.
 ``--events`` adds the CPU time per watch event and per read of an informer fed the cached
 objects again (added, modified twice, written by the operator and echoed).
+``--pool-pass N`` only measures a pool pass over N idle workers read through informers (the
+planner and the simulated API make the pool; no sandbox), with the pool's objects decoded and
+with them encoded.
 ``--codecs`` adds, per kind, the JSON and encoded sizes and the microseconds to encode and to
 decode one object (:mod:`cloudtty_core.runtime.frozen`), next to those of :func:`compact`
 (what the cache did per event before it stored bytes) and of :func:`trimmed` (what it does now
@@ -36,6 +39,7 @@ Nothing here is a test: only figures.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import tempfile
@@ -50,13 +54,27 @@ from typing import Any
 import orjson
 from sandbox_process import SandboxProcess  # beside this script
 
-from cloudtty_core import API_VERSION, KIND, LABEL_SHELL, LABEL_SHELL_UID
+from cloudtty_core import (
+    API_VERSION,
+    KIND,
+    LABEL_POOL,
+    LABEL_SHELL,
+    LABEL_SHELL_UID,
+    LABEL_STATE,
+    PoolKey,
+    Snapshot,
+    plan_pool,
+)
 from cloudtty_core.backends import OperatorSettings, copy_json
 from cloudtty_core.runtime.client import KubeClient, NotFound, Resource
 from cloudtty_core.runtime.compact import compact, trimmed
 from cloudtty_core.runtime.frozen import Codec
-from cloudtty_core.runtime.informer import Informer
+from cloudtty_core.runtime.informer import Informer, Informers
 from cloudtty_core.runtime.testing import COLD_IMAGE, SHELLS, OperatorHarness, shell_manifest
+from cloudtty_core.runtime.view import CacheView
+from cloudtty_core.simulation.api import apply_plan
+from cloudtty_core.simulation.kubelet import start_pods
+from cloudtty_core.testing import FakeImageBackend, create, fake_registry, kubeconfig_secret
 
 NAMESPACE = "mem"
 KUBECONFIG_SECRET = "bench-kubeconfig"
@@ -315,6 +333,47 @@ def events(by_kind: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, floa
     return report
 
 
+def pool_pass(workers: int) -> dict[str, float]:
+    """CPU milliseconds of one pool pass (:func:`plan_pool`, nothing to do) over ``workers``
+    Ready idle workers read through informers, as the operator reads them: its objects kept
+    as they are now (the pool's decoded), and all encoded. No sandbox: the pool is made by the
+    planner and the simulated API (:mod:`cloudtty_core.simulation`), then observed into
+    informers."""
+    registry = fake_registry(image=FakeImageBackend())
+    image = registry.image(FakeImageBackend().name)
+    settings = OperatorSettings(min_idle=workers)
+    key = PoolKey("default", image.name, image.default_image)
+    snap = create(Snapshot.with_default_node(), kubeconfig_secret())
+    for _ in range(400):
+        step = plan_pool(key, snap, settings, registry)
+        if step.is_empty:
+            break
+        snap = apply_plan(snap, step)
+    snap = start_pods(snap)
+    figures: dict[str, float] = {}
+    for name, pinned in (("pool decoded", (LABEL_POOL,)), ("all encoded", ())):
+        informers = Informers(None, None)  # type: ignore[arg-type]
+        for obj in snap.objects.values():
+            kind = (obj["apiVersion"], obj["kind"])
+            if kind not in informers._active:
+                informers._active[kind] = Informer(
+                    Resource(obj["apiVersion"], obj["kind"], obj["kind"].lower() + "s"),
+                    None,  # type: ignore[arg-type]
+                    None,  # type: ignore[arg-type]
+                    index_labels=(LABEL_SHELL_UID, LABEL_POOL, LABEL_SHELL, LABEL_STATE),
+                    decoded_labels=pinned,
+                )
+            copied = copy_json(obj)
+            copied["metadata"].setdefault("resourceVersion", "1")
+            informers._active[kind].observe(copied)
+        view = CacheView(informers)
+        gc.collect()
+        plans = [cpu_seconds(lambda view=view: plan_pool(key, view, settings, registry))]
+        plans += [cpu_seconds(lambda view=view: plan_pool(key, view, settings, registry))]
+        figures[name] = round(min(plans) * 1e3, 1)
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shells", type=int, default=300, help="cold shells to create")
@@ -331,7 +390,17 @@ def main() -> int:
     parser.add_argument(
         "--events", action="store_true", help="measure CPU per watch event and per read"
     )
+    parser.add_argument(
+        "--pool-pass",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only measure a pool pass over N workers (no sandbox)",
+    )
     args = parser.parse_args()
+    if args.pool_pass:
+        print(f"pool pass over {args.pool_pass} workers, CPU ms: {pool_pass(args.pool_pass)}")
+        return 0
     with tempfile.TemporaryDirectory(prefix="cloudtty-cache-memory-") as tmp:
         sandbox = SandboxProcess(Path(tmp), "--pod-start-delay", "0.05")
         try:
