@@ -31,7 +31,7 @@ from cloudtty_core.backends import OperatorSettings
 from cloudtty_core.plan.names import ShellIdentity
 from cloudtty_core.plan.objects import diff_objects, merge
 from cloudtty_core.plan.worker import ending_reason, is_ready, observe_workers
-from cloudtty_core.runtime.compact import LAST_APPLIED, POD_CONDITION_TYPES, compact
+from cloudtty_core.runtime.compact import LAST_APPLIED, POD_CONDITION_TYPES, compact, trimmed
 from cloudtty_core.testing import (
     NOW,
     FakeImageBackend,
@@ -284,6 +284,14 @@ def test_a_compacted_pod_reads_the_same_on_every_field_the_operator_reads(
     assert pod_reads(small) == pod_reads(pod)
     assert observed(small) == observed(pod)
     assert shares_nothing_mutable(small, pod)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(pods(), written_back()))
+def test_trimming_for_an_encoded_cache_keeps_what_compacting_keeps(obj: dict[str, Any]) -> None:
+    """The informers trim objects in place before encoding them (no interning, no copy): the
+    result equals the compact copy."""
+    assert trimmed(copy.deepcopy(obj)) == compact(obj)
 
 
 @settings(max_examples=50)

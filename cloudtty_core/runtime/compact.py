@@ -40,6 +40,10 @@ adds it to :data:`POD_SHAPE` (or :data:`POD_CONDITION_TYPES`).
 Compacted objects are plain dicts and lists, new ones: no mutable part is shared with the
 object given or with any other compacted object (strings, numbers, booleans and None are
 immutable and may be).
+
+The informers store most objects encoded (:mod:`.frozen`), where interning buys nothing: they
+trim them with :func:`trimmed` (the same fields kept, no copy, no interning) and keep only the
+objects they never encode (the warm pool's) as compact copies.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ __all__ = [
     "compact",
     "interned",
     "shaped",
+    "trimmed",
 ]
 
 Shape: TypeAlias = "Mapping[str, Shape] | tuple[Shape] | None"
@@ -259,5 +264,45 @@ def compact(obj: Manifest) -> Manifest:
         if isinstance(annotations, dict) and LAST_APPLIED in annotations:
             del annotations[LAST_APPLIED]
             if not annotations:
+                del meta["annotations"]
+    return out
+
+
+def _cut(value: Any, shape: Shape) -> Any:
+    """The parts of ``value`` that ``shape`` names, sharing what is kept with ``value``."""
+    if shape is None:
+        return value
+    if isinstance(shape, tuple):
+        if not isinstance(value, list):
+            return value
+        element = shape[0]
+        return [_cut(v, element) for v in value]
+    if not isinstance(value, dict):
+        return value
+    # Most kept keys are kept whole (shape None): no call for them.
+    return {k: v if shape[k] is None else _cut(v, shape[k]) for k, v in value.items() if k in shape}
+
+
+def trimmed(obj: Manifest) -> Manifest:
+    """``obj`` trimmed as :func:`compact` trims it, without interning or copying: the parts
+    kept are ``obj``'s own (shared with it), and ``obj`` may be changed (its last-applied
+    annotation removed). For a cache that stores objects encoded (:mod:`.frozen`), where
+    interning buys nothing and copying costs time: an informer takes over the objects it is
+    given."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and "managedFields" in meta:
+        del meta["managedFields"]
+    shape, drop_last_applied = _rule(obj)
+    out: Manifest = obj if shape is None else _cut(obj, shape)
+    if shape is POD_SHAPE:
+        _keep_conditions(out, POD_CONDITION_TYPES)
+    meta = out.get("metadata")
+    if drop_last_applied and isinstance(meta, dict):
+        annotations = meta.get("annotations")
+        if isinstance(annotations, dict) and LAST_APPLIED in annotations:
+            annotations = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+            if annotations:
+                meta["annotations"] = annotations
+            else:
                 del meta["annotations"]
     return out

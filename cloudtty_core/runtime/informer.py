@@ -8,6 +8,11 @@ away (410 Gone) the informer lists again and reports the difference as events, d
 included. Each watch stream is read in a thread of its own; decoded events are handed to the
 event loop in batches, where the cache and the handlers live (single-threaded, no locks).
 
+The cache keeps each object encoded (:mod:`.frozen`: compressed JSON, about a tenth of the
+dict) and decodes it when it is read; the objects read or written last are kept decoded too
+(:attr:`Informer.recent_size`), so a plan that reads a shell and its children several times,
+and the handlers that compare an object with its previous version, decode each once.
+
 Objects the operator wrote itself are put into the cache at once (:meth:`Informer.observe`),
 so the next plan sees them without waiting for the watch; the watch's echo of the same
 resourceVersion is then ignored. ResourceVersions are compared as numbers when both are
@@ -24,6 +29,9 @@ from __future__ import annotations
 import heapq
 import logging
 import random
+import sys
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -34,10 +42,12 @@ from anyio.abc import TaskGroup
 
 from cloudtty_core.backends import KindRef
 from cloudtty_core.model import Manifest
+from cloudtty_core.plan.names import LABEL_POOL
 
 from .api import AsyncApi
 from .client import BUILTIN_RESOURCES, ApiError, Gone, KubeClient, Resource, WatchStream
-from .compact import compact
+from .compact import compact, trimmed
+from .frozen import Codec
 
 __all__ = [
     "ADDED",
@@ -100,6 +110,12 @@ class Informer:
         touches only the matching objects.
     :param page_size: objects per LIST page.
     :param watch_timeout: seconds after which the server ends a watch (it is resumed).
+    :param recent_size: objects kept decoded besides their encoded copy: the ones read or
+        written last.
+    :param decoded_labels: objects carrying any of these label keys are never encoded: they
+        are kept as (compact) dicts. By default the warm pool's workers (:data:`LABEL_POOL`),
+        which every pool pass reads whole -- decoding them all on every pass would double
+        its time.
 
     Create it inside the event loop.
     """
@@ -115,6 +131,8 @@ class Informer:
         page_size: int = 500,
         watch_timeout: int = 300,
         max_backoff: float = 30.0,
+        recent_size: int = 256,
+        decoded_labels: Iterable[str] = (LABEL_POOL,),
     ) -> None:
         self.resource = resource
         self.client = client
@@ -127,7 +145,14 @@ class Informer:
         self.resource_version: str | None = None
         self.synced = anyio.Event()
         self.stats = InformerStats()
-        self._objects: dict[str, dict[str, Manifest]] = {}
+        # namespace -> name -> the object encoded, or the object itself when JSON cannot
+        # carry it exactly (see Codec.encode).
+        self._objects: dict[str, dict[str, bytes | Manifest]] = {}
+        self._codec = Codec()
+        self.recent_size = recent_size
+        self.decoded_labels = frozenset(decoded_labels)
+        self._recent: OrderedDict[_Key, Manifest] = OrderedDict()
+        self._loop_thread = threading.get_ident()
         # label -> value -> the one object's key, or a set of two or more: most indexed values
         # (a shell's uid, its name) label one object per kind, and a set costs 200 bytes.
         self._index: dict[str, dict[str, _Key | set[_Key]]] = {}
@@ -145,7 +170,36 @@ class Informer:
 
     def get(self, namespace: str | None, name: str) -> Manifest | None:
         """The cached object, or None. Never mutate it."""
-        return self._objects.get(namespace or "", {}).get(name)
+        ns = namespace or ""
+        entry = self._objects.get(ns, {}).get(name)
+        return None if entry is None else self._load(ns, name, entry)
+
+    def _load(self, ns: str, name: str, entry: bytes | Manifest) -> Manifest:
+        """The object of cache entry ``entry`` (decoded, unless it is recent)."""
+        if type(entry) is not bytes:
+            return entry  # type: ignore[return-value]
+        key = (ns, name)
+        recent = self._recent
+        obj = recent.get(key)
+        if obj is not None:
+            try:
+                recent.move_to_end(key)
+            except KeyError:  # a reader in another thread, while the loop dropped it
+                pass
+            return obj
+        obj = self._codec.decode(entry)
+        if threading.get_ident() == self._loop_thread:
+            # Only the event loop changes the recent objects: a metrics scrape in the HTTP
+            # server's thread reads without keeping what it decoded.
+            self._remember(key, obj)
+        return obj
+
+    def _remember(self, key: _Key, obj: Manifest) -> None:
+        recent = self._recent
+        recent[key] = obj
+        recent.move_to_end(key)
+        if len(recent) > self.recent_size:
+            recent.popitem(last=False)
 
     def list(
         self, namespace: str | None = None, labels: Mapping[str, str] | None = None
@@ -166,8 +220,11 @@ class Informer:
             for ns in spaces:
                 bucket = self._objects.get(ns) or {}
                 for name in sorted(bucket):
-                    obj = bucket.get(name)
-                    if obj is not None and _labels_match(obj, labels):
+                    entry = bucket.get(name)
+                    if entry is None:
+                        continue
+                    obj = self._load(ns, name, entry)
+                    if _labels_match(obj, labels):
                         yield obj
             return
         # A heap hands out the smallest key first in O(log n): sorting every candidate for a
@@ -175,8 +232,11 @@ class Informer:
         heapq.heapify(candidates)
         while candidates:
             ns, name = heapq.heappop(candidates)
-            obj = self._objects.get(ns, {}).get(name)
-            if obj is not None and _labels_match(obj, labels):
+            entry = self._objects.get(ns, {}).get(name)
+            if entry is None:
+                continue
+            obj = self._load(ns, name, entry)
+            if _labels_match(obj, labels):
                 yield obj
 
     def _candidates(
@@ -197,9 +257,17 @@ class Informer:
     def __len__(self) -> int:
         return self._count
 
-    def __iter__(self) -> Any:
-        for bucket in list(self._objects.values()):
-            yield from list(bucket.values())
+    def __iter__(self) -> Iterator[Manifest]:
+        # A walk over everything (a relist, metrics) decodes without keeping what it decoded:
+        # the recent objects stay those the plans work on.
+        recent, decode = self._recent, self._codec.decode
+        for ns, bucket in list(self._objects.items()):
+            for name, entry in list(bucket.items()):
+                if type(entry) is not bytes:
+                    yield entry  # type: ignore[misc]
+                    continue
+                obj = recent.get((ns, name))
+                yield decode(entry) if obj is None else obj
 
     def stopping(self) -> bool:
         """Whether :meth:`run` is ending (read by the watch thread)."""
@@ -232,25 +300,43 @@ class Informer:
         obj.setdefault("kind", self.resource.kind)
         obj["metadata"].pop("managedFields", None)
 
-    def _prepare(self, obj: Manifest) -> Manifest:
-        """``obj`` made into the compact copy the cache keeps (see :mod:`.compact`): ``obj``
-        itself is what is cached, its content replaced by the compact copy's, so the operator's
-        own writes are cached as the very objects it holds."""
-        small = compact(obj)
-        obj.clear()
-        obj.update(small)
+    def _pinned(self, obj: Manifest) -> bool:
+        """Whether ``obj`` is kept decoded for good (see ``decoded_labels``)."""
+        labels = obj["metadata"].get("labels")
+        return isinstance(labels, dict) and not self.decoded_labels.isdisjoint(labels)
+
+    def _prepare(self, obj: Manifest, pinned: bool = False) -> Manifest:
+        """``obj`` trimmed to what the cache keeps (see :func:`.compact.trimmed`), or, when it
+        is kept decoded for good, made into its compact copy (:func:`.compact.compact`:
+        interned). ``obj`` itself is what is cached (encoded, and decoded while it is recent),
+        its content replaced by the trimmed copy's, so the operator's own writes are read back
+        as the very objects it holds."""
+        small = compact(obj) if pinned else trimmed(obj)
+        if small is not obj:
+            obj.clear()
+            obj.update(small)
         return obj
 
     def _upsert(self, obj: Manifest, *, force: bool = False) -> bool:
         self._normalize(obj)
         meta = obj["metadata"]
-        ns, name = str(meta.get("namespace") or ""), str(meta["name"])
+        # Interned: the bucket's key and the index's keys are then one string per object,
+        # however often it changes.
+        ns, name = _intern(str(meta.get("namespace") or "")), _intern(str(meta["name"]))
         bucket = self._objects.setdefault(ns, {})
-        old = bucket.get(name)
+        entry = bucket.get(name)
+        old = None if entry is None else self._load(ns, name, entry)
         if old is not None and not force and not is_newer(_rv(obj), _rv(old)):
-            return False  # e.g. the watch's echo of a write observed already: not compacted
-        obj = self._prepare(obj)
-        bucket[name] = obj
+            return False  # e.g. the watch's echo of a write observed already: not encoded
+        pinned = self._pinned(obj)
+        obj = self._prepare(obj, pinned)
+        blob = None if pinned else self._codec.encode(obj)
+        if blob is None:
+            bucket[name] = obj
+            self._recent.pop((ns, name), None)
+        else:
+            bucket[name] = blob
+            self._remember((ns, name), obj)
         if old is None:
             self._count += 1
         else:
@@ -264,12 +350,14 @@ class Informer:
         meta = obj["metadata"]
         ns, name = str(meta.get("namespace") or ""), str(meta["name"])
         bucket = self._objects.get(ns)
-        old = bucket.get(name) if bucket else None
-        if old is None or bucket is None:
+        entry = bucket.get(name) if bucket else None
+        if entry is None or bucket is None:
             return False
+        old = self._load(ns, name, entry)
         if not force and is_newer(_rv(old), _rv(obj)):
             return False  # a newer object of that name replaced the deleted one already
         del bucket[name]
+        self._recent.pop((ns, name), None)
         if not bucket:
             del self._objects[ns]
         self._count -= 1
@@ -289,7 +377,9 @@ class Informer:
                 by_value = self._index.setdefault(label, {})
                 found = by_value.get(value)
                 if found is None:
-                    by_value[value] = key
+                    # One string per value for every kind's index (a shell's uid labels all
+                    # its children): decoded objects do not share strings as interned ones do.
+                    by_value[_intern(value) if type(value) is str else value] = key
                 elif isinstance(found, set):
                     found.add(key)
                 elif found != key:
@@ -468,6 +558,8 @@ def _labels_match(obj: Mapping[str, Any], selector: Mapping[str, str] | None) ->
     labels = (obj.get("metadata") or {}).get("labels") or {}
     return all(labels.get(k) == v for k, v in selector.items())
 
+
+_intern = sys.intern
 
 _BUILTIN = {(r.api_version, r.kind) for r in BUILTIN_RESOURCES}
 
