@@ -154,6 +154,24 @@ def test_an_invalid_spec_fails_with_a_condition_naming_every_problem(
     assert any("duplicate name" in e["note"] for e in warning)
 
 
+def test_the_shells_per_phase_metric_follows_the_shells(harness: OperatorHarness) -> None:
+    assert harness.running is not None
+
+    def by_phase() -> dict[str, int]:
+        assert harness.running is not None
+        return dict(harness.running.call(harness.running.operator.controller.shells_by_phase))
+
+    harness.client.create(kubeconfig_secret("team-kubeconfig"))
+    harness.create_shell("fine", exposureMode="ClusterIP", secretRef={"name": "team-kubeconfig"})
+    harness.create_shell("broken", imageBackend="ttyd")
+    harness.wait_phase("fine", "Ready")
+    harness.wait_phase("broken", "Failed")
+    assert by_phase() == {"Ready": 1, "Failed": 1}
+    harness.delete_shell("fine")
+    harness.wait_gone("fine")
+    wait_for(lambda: by_phase() == {"Failed": 1}, what="the deleted shell no longer counted")
+
+
 def test_a_backend_that_is_not_installed_fails_naming_the_distribution(
     harness: OperatorHarness,
 ) -> None:

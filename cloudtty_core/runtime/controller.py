@@ -237,6 +237,9 @@ class Controller:
         for key in self._configured_pools:
             self._pools[key.hash] = key
         self._uids: dict[str, ShellKey] = {}
+        # Shells per phase, kept as shells change: counting them at each metrics scrape would
+        # decode every cached shell (the caches keep them encoded) in the HTTP server's thread.
+        self._phases: dict[str, int] = {}
         self._live: dict[str, set[ShellKey]] = {}
         self._streaks: dict[QueueKey, int] = {}
         self._cooldown: dict[QueueKey, float] = {}
@@ -281,6 +284,10 @@ class Controller:
                 self.queue.add(key)
 
     def _on_shell(self, type_: str, shell: Manifest, old: Manifest | None) -> None:
+        if old is not None:
+            self._count_phase(old, -1)
+        if type_ != DELETED:
+            self._count_phase(shell, 1)
         meta = _meta(shell)
         key = ShellKey(str(meta.get("namespace") or ""), str(meta["name"]))
         uid = str(meta.get("uid") or "")
@@ -621,11 +628,14 @@ class Controller:
         )
         return ready, len(idle) - ready, claimed
 
+    def _count_phase(self, shell: Manifest, change: int) -> None:
+        phase = str((shell.get("status") or {}).get("phase") or Phase.PENDING.value)
+        count = self._phases.get(phase, 0) + change
+        if count:
+            self._phases[phase] = count
+        else:
+            self._phases.pop(phase, None)
+
     def shells_by_phase(self) -> dict[str, int]:
         """How many cached shells are in each phase (``Pending`` for none yet)."""
-        counts: dict[str, int] = {}
-        shells = self.informers.informer(API_VERSION, KIND)
-        for shell in shells.list() if shells is not None else ():
-            phase = str((shell.get("status") or {}).get("phase") or Phase.PENDING.value)
-            counts[phase] = counts.get(phase, 0) + 1
-        return counts
+        return dict(self._phases)
