@@ -535,13 +535,11 @@ class KubeClient:
         serialisation of the body, URL parsing, header copies -- about 40 % of a PUT), and the
         operator sends thousands of requests in a burst."""
         configuration = self.api_client.configuration
-        headers = {**self.api_client.default_headers, "Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = content_type or "application/json"
+        headers = {**self.api_client.default_headers, **_headers(body, content_type)}
         for setting in configuration.auth_settings().values():
             if setting.get("in") == "header" and setting.get("value"):
                 headers[setting["key"]] = setting["value"]
-        params = [(k, v) for k, v in query if v is not None]
+        params = _present(query)
         url = self._prefix + path + (f"?{urlencode(params)}" if params else "")
         payload = json.dumps(body).encode() if body is not None else None
         status = 0
@@ -585,10 +583,8 @@ class KubeClient:
         resource: str,
         timeout: Any,
     ) -> Any:
-        headers = {"Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = content_type or "application/json"
-        params = [(k, v) for k, v in query if v is not None]
+        headers = _headers(body, content_type)
+        params = _present(query)
         method_, url, header_params, body_, post = self.api_client.param_serialize(
             method,
             path,
@@ -765,6 +761,18 @@ class KubeClient:
                 data = b""
             raise error_from_status(response.status, data, response.getheader("Retry-After"))
         return WatchStream(response.response)
+
+
+def _headers(body: Any, content_type: str | None) -> dict[str, str]:
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = content_type or "application/json"
+    return headers
+
+
+def _present(query: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The query parameters that have a value."""
+    return [(key, value) for key, value in query if value is not None]
 
 
 def encode_secret_data(values: Mapping[str, str]) -> dict[str, str]:

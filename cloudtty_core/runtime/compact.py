@@ -258,13 +258,8 @@ def compact(obj: Manifest) -> Manifest:
     out: Manifest = shaped(obj, shape)
     if shape is POD_SHAPE:
         _keep_conditions(out, POD_CONDITION_TYPES)
-    meta = out.get("metadata")
-    if drop_last_applied and isinstance(meta, dict):
-        annotations = meta.get("annotations")
-        if isinstance(annotations, dict) and LAST_APPLIED in annotations:
-            del annotations[LAST_APPLIED]
-            if not annotations:
-                del meta["annotations"]
+    if drop_last_applied:
+        _drop_last_applied(out)
     return out
 
 
@@ -296,13 +291,21 @@ def trimmed(obj: Manifest) -> Manifest:
     out: Manifest = obj if shape is None else _cut(obj, shape)
     if shape is POD_SHAPE:
         _keep_conditions(out, POD_CONDITION_TYPES)
-    meta = out.get("metadata")
-    if drop_last_applied and isinstance(meta, dict):
-        annotations = meta.get("annotations")
-        if isinstance(annotations, dict) and LAST_APPLIED in annotations:
-            annotations = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
-            if annotations:
-                meta["annotations"] = annotations
-            else:
-                del meta["annotations"]
+    if drop_last_applied:
+        _drop_last_applied(out)
     return out
+
+
+def _drop_last_applied(obj: Manifest) -> None:
+    """Remove the last-applied annotation from ``obj``'s metadata, replacing the annotations
+    rather than changing them: they may be shared with the object as sent."""
+    meta = obj.get("metadata")
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    if not isinstance(annotations, dict) or LAST_APPLIED not in annotations:
+        return
+    assert isinstance(meta, dict)
+    kept = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    if kept:
+        meta["annotations"] = kept
+    else:
+        del meta["annotations"]
