@@ -62,7 +62,7 @@ def configmap(name: str, value: str = "1") -> dict[str, Any]:
     }
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+async def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
     with anyio.fail_after(timeout):
         while True:
             value = check()
