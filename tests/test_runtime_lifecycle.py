@@ -288,6 +288,15 @@ def test_the_status_is_written_only_when_something_changed(
 ) -> None:
     harness.create_shell("calm")
     shell = harness.wait_phase("calm", "Ready")
+    # The pool replaces the worker the shell took, in passes of its own: let it finish.
+    wait_for(
+        lambda: any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for p in harness.idle_workers()
+            for c in (p.get("status") or {}).get("conditions") or ()
+        ),
+        what="the pool refilled",
+    )
     wait_for(lambda: harness.stats()["queueDepth"] == 0, what="the queue drained")
     before = harness.stats()["writes"]
     version = shell["metadata"]["resourceVersion"]
