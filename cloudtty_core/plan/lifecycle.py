@@ -305,12 +305,13 @@ def _plan_valid(
     made_here = worker is not None and worker in {a["metadata"]["name"] for a in accounts}
     new_pod: Manifest | None = None
     claiming: Manifest | None = None  # the idle session Secret this pass claims
+    # A variable read from elsewhere (valueFrom) is resolved by the kubelet when it starts a
+    # pod: a pool worker started before the shell existed cannot have it.
+    env_from = _env_from_sources(shell)
     if worker is None and dependencies_ready:
         worker = pending_account(ident, accounts, shell.status.worker, cluster)
         made_here = worker is not None
-        # A variable read from elsewhere (valueFrom) is resolved by the kubelet when it starts
-        # a pod: a pool worker started before the shell existed cannot have it.
-        from_pool = image.supports_warm_pool and not _env_from_sources(shell)
+        from_pool = image.supports_warm_pool and not env_from
         idle = pool.idle_workers(key) if worker is None and from_pool else ()
         for candidate in idle:
             claiming = idle_session(candidate, cluster)
@@ -382,9 +383,7 @@ def _plan_valid(
         # The pod of a worker made here (created after its ServiceAccount, see Plan).
         if made_here and pod is None:
             if image.supports_warm_pool:
-                base = _with_env(
-                    image.worker_pod(WorkerRequest(key, settings)), _env_from_sources(shell)
-                )
+                base = _with_env(image.worker_pod(WorkerRequest(key, settings)), env_from)
             else:
                 base = image.cold_pod(
                     ColdPodRequest(

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from typing import overload
 
 from cloudtty_core.backends import BUILTIN_APIS, PoolKey
 from cloudtty_core.model import Manifest
-from cloudtty_core.plan import ClusterPoolView, claimable_worker
+from cloudtty_core.plan import claimable_worker
 from cloudtty_core.plan.names import (
     LABEL_MANAGED_BY,
     LABEL_POOL,
@@ -27,63 +26,9 @@ from cloudtty_core.plan.names import (
 
 from .informer import DELETED, Informers
 
-__all__ = ["CacheView", "IdleSessions", "Listing", "Reservations", "ReservingPoolView"]
+__all__ = ["CacheView", "IdleSessions", "Reservations", "ReservingPoolView"]
 
 log = logging.getLogger(__name__)
-
-
-class Listing(Sequence[Manifest]):
-    """A cache listing that reads the cache only as far as it is iterated.
-
-    Iterating yields objects as the informer finds them, so a reader that stops early (the
-    pool view, after the first idle worker it can claim) never matches the rest; anything
-    else a sequence offers (``len``, indexing) reads the whole listing first. Planning runs
-    on the event loop without awaiting, so the cache does not change under a listing that is
-    read within one plan.
-    """
-
-    def __init__(self, source: Iterator[Manifest]) -> None:
-        self._source: Iterator[Manifest] | None = source
-        self._read: list[Manifest] = []
-
-    def __iter__(self) -> Iterator[Manifest]:
-        yield from self._read
-        position = len(self._read)
-        while True:
-            if position < len(self._read):  # another iterator read further meanwhile
-                yield self._read[position]
-                position += 1
-                continue
-            if self._source is None:
-                return
-            found = next(self._source, None)
-            if found is None:
-                self._source = None
-                return
-            self._read.append(found)
-            position += 1
-            yield found
-
-    def _all(self) -> list[Manifest]:
-        if self._source is not None:
-            self._read.extend(self._source)
-            self._source = None
-        return self._read
-
-    @overload
-    def __getitem__(self, index: int) -> Manifest: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Manifest]: ...
-
-    def __getitem__(self, index: int | slice) -> Manifest | Sequence[Manifest]:
-        return self._all()[index]
-
-    def __len__(self) -> int:
-        return len(self._all())
-
-    def __repr__(self) -> str:
-        return f"Listing({self._all()!r})"
 
 
 class CacheView:
@@ -118,7 +63,7 @@ class CacheView:
         if informer is None:
             self._unwatched(api_version, kind)
             return []
-        return Listing(informer.iterate(namespace, label_selector))
+        return informer.list(namespace, label_selector)
 
     def has_api(self, api_version: str, kind: str) -> bool:
         """Whether the kind is served: watched and served now, or built into every cluster."""
@@ -220,36 +165,25 @@ class ReservingPoolView:
     minus those other shells are claiming. Shells planned at the same time therefore pick
     different workers instead of racing for the first one.
 
-    :param idle: the pools' idle session Secrets, when the runtime keeps them (otherwise the
-        idle workers are read from a label-selected list of the cache).
+    :param idle: the pools' idle session Secrets, which the idle workers are read from.
     """
 
     def __init__(
-        self,
-        view: CacheView,
-        reservations: Reservations,
-        owner: object,
-        idle: IdleSessions | None = None,
+        self, view: CacheView, reservations: Reservations, owner: object, idle: IdleSessions
     ) -> None:
         self._view = view
-        self._pool = ClusterPoolView(view)
         self._reservations = reservations
         self._owner = owner
         self._idle = idle
 
     def idle_workers(self, key: PoolKey) -> Iterator[Manifest]:
         """Ready idle workers of ``key`` nobody else is claiming, oldest first (lazily)."""
-        for pod in self._workers(key):
-            name = str(pod["metadata"]["name"])
-            if not self._reservations.hidden_from(key.namespace, name, self._owner):
-                yield pod
-
-    def _workers(self, key: PoolKey) -> Iterator[Manifest]:
-        if self._idle is None:
-            yield from self._pool.idle_workers(key)
-            return
         for namespace, name in self._idle.of(key):
+            if namespace != key.namespace:
+                continue
             session = self._view.get("v1", "Secret", namespace, name)
             pod = claimable_worker(session, key, self._view) if session is not None else None
-            if pod is not None and namespace == key.namespace:
+            if pod is not None and not self._reservations.hidden_from(
+                namespace, str(pod["metadata"]["name"]), self._owner
+            ):
                 yield pod
