@@ -194,7 +194,7 @@ def test_the_informer_reads_back_what_it_was_given(
                 for k in by_key
                 if k[0] == ns and model[k]["metadata"]["labels"][LABEL_SHELL_UID] == uid
             ]
-            assert list(cache.iterate(ns, {LABEL_SHELL_UID: uid})) == wanted
+            assert cache.list(ns, {LABEL_SHELL_UID: uid}) == wanted
             assert cache.list(ns, {LABEL_SHELL_UID: uid, "app": "none"}) == [
                 o for o in wanted if o["metadata"]["labels"]["app"] == "none"
             ]
@@ -327,7 +327,7 @@ def test_pool_workers_are_kept_decoded_and_change_to_encoded_with_their_labels()
     }
     assert cache.observe(worker)
     assert cache.get("n", "w") is worker
-    assert list(cache.iterate("n", {LABEL_POOL: "p1"})) == [worker]
+    assert cache.list("n", {LABEL_POOL: "p1"}) == [worker]
     plain = copy.deepcopy(worker)
     plain["metadata"]["resourceVersion"] = "2"
     del plain["metadata"]["labels"][LABEL_POOL]

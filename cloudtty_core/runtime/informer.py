@@ -26,7 +26,6 @@ soon as their CRD is established, and dropped when it goes.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import random
 import sys
@@ -206,38 +205,17 @@ class Informer:
     ) -> _Manifests:
         """Cached objects in ``namespace`` (None: all) whose labels match ``labels``, sorted
         by namespace and name. Never mutate them."""
-        return list(self.iterate(namespace, labels))
-
-    def iterate(
-        self, namespace: str | None = None, labels: Mapping[str, str] | None = None
-    ) -> Iterator[Manifest]:
-        """What :meth:`list` returns, one object at a time: a reader that stops at the first
-        match it wants (a shell taking an idle worker) pays for that one, not for sorting and
-        matching the whole pool. Objects removed while iterating are skipped."""
         candidates = self._candidates(namespace, labels)
         if candidates is None:
             spaces = [namespace or ""] if namespace is not None else sorted(self._objects)
-            for ns in spaces:
-                bucket = self._objects.get(ns) or {}
-                for name in sorted(bucket):
-                    entry = bucket.get(name)
-                    if entry is None:
-                        continue
-                    obj = self._load(ns, name, entry)
-                    if _labels_match(obj, labels):
-                        yield obj
-            return
-        # A heap hands out the smallest key first in O(log n): sorting every candidate for a
-        # reader that takes one would cost O(n log n) per read.
-        heapq.heapify(candidates)
-        while candidates:
-            ns, name = heapq.heappop(candidates)
-            entry = self._objects.get(ns, {}).get(name)
-            if entry is None:
-                continue
+            candidates = [(ns, name) for ns in spaces for name in self._objects.get(ns) or {}]
+        found: _Manifests = []
+        for ns, name in sorted(candidates):
+            entry = self._objects[ns][name]
             obj = self._load(ns, name, entry)
             if _labels_match(obj, labels):
-                yield obj
+                found.append(obj)
+        return found
 
     def _candidates(
         self, namespace: str | None, labels: Mapping[str, str] | None
