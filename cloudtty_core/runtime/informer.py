@@ -26,6 +26,8 @@ soon as their CRD is established, and dropped when it goes.
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import logging
 import random
 import sys
@@ -47,6 +49,7 @@ from .api import AsyncApi
 from .client import BUILTIN_RESOURCES, ApiError, Gone, KubeClient, Resource, WatchStream
 from .compact import compact, trimmed
 from .frozen import Codec
+from .inbox import LoopInbox, inbox_of
 
 __all__ = [
     "ADDED",
@@ -158,6 +161,8 @@ class Informer:
         self._count = 0
         self._handlers: list[Handler] = []
         self._stream: WatchStream | None = None
+        self._pending: collections.deque[_Manifests] = collections.deque()
+        self._inbox: LoopInbox | None = None
         self._stopping = False
         self._limiter = anyio.CapacityLimiter(1)
 
@@ -395,10 +400,12 @@ class Informer:
                         await self._relist()
                         self.synced.set()
                     started = anyio.current_time()
+                    self._inbox = _running_inbox()
                     outcome, delivered = await anyio.to_thread.run_sync(
                         self._watch, self.resource_version or "", abandon_on_cancel=True,
                         limiter=self._limiter,
                     )  # fmt: skip
+                    self._deliver_pending()  # what the stream brought last, before what ended it
                     if outcome == "gone":
                         self.stats.gone += 1
                         log.info("%s: resourceVersion expired, listing again", self.resource)
@@ -470,7 +477,11 @@ class Informer:
             self._remove(obj, force=True)
 
     def _watch(self, version: str) -> tuple[str, int]:
-        """(Thread) One watch stream: ("ended"|"gone"|"error", events delivered)."""
+        """(Thread) One watch stream: ("ended"|"gone"|"error", events delivered).
+
+        Batches go to the event loop without waiting for it (see :mod:`.inbox`): in a burst
+        the loop takes several at once. An ERROR event ends the stream here, after the events
+        before it."""
         if self.stopping():
             return "ended", 0
         stream = self.client.watch(
@@ -483,11 +494,14 @@ class Informer:
             if self.stopping():  # stopped while the stream was being opened
                 return "ended", 0
             for batch in stream:
-                try:
-                    outcome = anyio.from_thread.run_sync(self._deliver, batch)
-                except RuntimeError:  # the event loop is gone: the operator stopped
+                if self.stopping():
                     return "ended", delivered
-                delivered += len(batch)
+                events, outcome = self._until_error(batch)
+                if events:
+                    self._pending.append(events)
+                    if not self._hand_over():
+                        return "ended", delivered
+                    delivered += len(events)
                 if outcome is not None:
                     return outcome, delivered
             return "ended", delivered
@@ -495,10 +509,44 @@ class Informer:
             stream.close()
             self._stream = None
 
-    def _deliver(self, batch: _Manifests) -> str | None:
+    def _until_error(self, batch: _Manifests) -> tuple[_Manifests, str | None]:
+        """(Thread) The events of ``batch`` before an ERROR event, and how that error ends the
+        stream ("gone" for 410, else "error"); None when there is none."""
+        for position, event in enumerate(batch):
+            if event.get("type") != "ERROR":
+                continue
+            obj = event.get("object")
+            code = obj.get("code") if isinstance(obj, dict) else None
+            if code == 410:
+                return batch[:position], "gone"
+            message = obj.get("message") if isinstance(obj, dict) else None
+            log.warning("%s: watch error %s: %s", self.resource, code, message)
+            self.stats.errors += 1
+            return batch[:position], "error"
+        return batch, None
+
+    def _hand_over(self) -> bool:
+        """(Thread) Have the event loop deliver the pending batches; False when it is gone."""
+        inbox = self._inbox
+        if inbox is not None:
+            inbox.post(self._deliver_pending)
+            return True
+        try:  # not on asyncio: anyio's hand-over, waiting for the loop
+            anyio.from_thread.run_sync(self._deliver_pending)
+        except RuntimeError:  # the event loop is gone: the operator stopped
+            return False
+        return True
+
+    def _deliver_pending(self) -> None:
+        """(Event loop) Deliver the batches the watch thread handed over, in order."""
+        pending = self._pending
+        while pending:
+            self._deliver(pending.popleft())
+
+    def _deliver(self, batch: _Manifests) -> None:
         """(Event loop) Apply a batch of watch events to the cache."""
         if self.stopping():
-            return "ended"
+            return
         for event in batch:
             type_ = event.get("type")
             obj = event.get("object")
@@ -510,13 +558,6 @@ class Informer:
                 if version:
                     self.resource_version = version
                 continue
-            if type_ == "ERROR":
-                code = obj.get("code")
-                if code == 410:
-                    return "gone"
-                log.warning("%s: watch error %s: %s", self.resource, code, obj.get("message"))
-                self.stats.errors += 1
-                return "error"
             if not (obj.get("metadata") or {}).get("name"):
                 continue
             self.stats.events += 1
@@ -527,6 +568,13 @@ class Informer:
             version = _rv(obj)
             if version:
                 self.resource_version = version
+
+
+def _running_inbox() -> LoopInbox | None:
+    """The running asyncio loop's inbox; None under another event loop."""
+    try:
+        return inbox_of(asyncio.get_running_loop())
+    except RuntimeError:
         return None
 
 

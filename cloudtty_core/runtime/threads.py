@@ -4,7 +4,8 @@ The event loop hands every request to a thread and gets the answer back as a fut
 anyio's ``to_thread.run_sync`` does the same through a ``queue.Queue`` whose Python-level
 locks and condition variables cost the event loop about 100 µs of CPU per call while it holds
 the interpreter lock; with a ``queue.SimpleQueue`` (implemented in C) and
-``call_soon_threadsafe`` for the answer, a call costs about a third of that. In a burst the
+the loop's :class:`~cloudtty_core.runtime.inbox.LoopInbox` for the answer (answers that arrive
+while the loop is busy share one wake-up), a call costs about a third of that. In a burst the
 operator makes thousands of such calls, and the event loop's time is what every shell waits
 for.
 
@@ -22,13 +23,13 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from .inbox import LoopInbox, inbox_of
+
 __all__ = ["RequestThreads"]
 
 T = TypeVar("T")
 
-_Work = tuple[
-    asyncio.AbstractEventLoop, "asyncio.Future[Any]", contextvars.Context, Callable[[], Any]
-]
+_Work = tuple[LoopInbox, "asyncio.Future[Any]", contextvars.Context, Callable[[], Any]]
 
 
 class RequestThreads:
@@ -63,7 +64,7 @@ class RequestThreads:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put((loop, future, contextvars.copy_context(), fn))
+        self._queue.put((inbox_of(loop), future, contextvars.copy_context(), fn))
         with self._lock:
             if self._threads < self.size and self._queue.qsize() > self._idle:
                 self._threads += 1
@@ -82,7 +83,7 @@ class RequestThreads:
     def _run(self) -> None:
         while True:
             try:
-                loop, future, context, fn = self._queue.get(timeout=self.idle_seconds)
+                inbox, future, context, fn = self._queue.get(timeout=self.idle_seconds)
             except queue.Empty:
                 with self._lock:
                     if self._queue.empty():
@@ -95,25 +96,13 @@ class RequestThreads:
             try:
                 result = context.run(fn)
             except BaseException as error:  # handed to the caller, whatever it is
-                _answer(loop, future, None, error)
+                inbox.post(_settle, future, None, error)
             else:
-                _answer(loop, future, result, None)
+                inbox.post(_settle, future, result, None)
             finally:
                 with self._lock:
                     self._idle += 1
-            del loop, future, context, fn  # nothing of a finished call stays referenced
-
-
-def _answer(
-    loop: asyncio.AbstractEventLoop,
-    future: asyncio.Future[Any],
-    result: Any,
-    error: BaseException | None,
-) -> None:
-    try:
-        loop.call_soon_threadsafe(_settle, future, result, error)
-    except RuntimeError:  # the loop closed: nobody waits for the answer any more
-        pass
+            del inbox, future, context, fn  # nothing of a finished call stays referenced
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
