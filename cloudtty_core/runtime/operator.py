@@ -46,6 +46,7 @@ from cloudtty_core.plugins import LoadedPlugins, load_plugins
 from .api import AsyncApi
 from .apply import PlanApplier, WriteHook
 from .client import AlreadyExists, KubeClient, Resource
+from .collector import collect_rarely, set_aside_long_lived
 from .config import RuntimeConfig, settings_summary
 from .controller import Controller, QueueKey
 from .events import EventRecorder
@@ -362,9 +363,18 @@ def run_operator(config: RuntimeConfig, **kwargs: Any) -> int:
 
     configure_logging(config.log_level, fmt=config.log_format)  # type: ignore[arg-type]
 
+    collect_rarely()
+
     async def main() -> None:
         operator = Operator(config, **kwargs)
         async with anyio.create_task_group() as group:
+
+            async def once_synced() -> None:
+                # A look at a local flag while the operator starts: no thread may be left
+                # waiting on it for good if the operator stops before its caches sync.
+                while not operator.synced.is_set():
+                    await anyio.sleep(0.2)
+                set_aside_long_lived()
 
             async def on_signals() -> None:
                 with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -374,6 +384,7 @@ def run_operator(config: RuntimeConfig, **kwargs: Any) -> int:
                         return
 
             group.start_soon(on_signals)
+            group.start_soon(once_synced)
             await operator.run()
             group.cancel_scope.cancel()
 
