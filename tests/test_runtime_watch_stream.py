@@ -3,18 +3,26 @@ order the server sent them, a broken stream reported as such."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
+import socket
 import threading
+import time
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloudtty_core.runtime.client import (
-    KubeClient,
-    Resource,
-    TransportError,
+from cloudtty_core.runtime.api import AsyncApi
+from cloudtty_core.runtime.client import KubeClient, Resource, TransportError
+from cloudtty_core.runtime.informer import Informer
+from cloudtty_core.runtime.watchstream import (
+    ChunkedDecoder,
+    WatchStream,
     _dechunked,
     _plain_chunked_body,
 )
@@ -112,3 +120,136 @@ def test_a_watch_whose_connection_is_cut_reports_a_broken_stream(sandbox: Any) -
     with pytest.raises(TransportError, match="watch stream broke"):
         for _ in stream:
             pass
+
+
+# On the event loop ---------------------------------------------------------------------------
+
+
+def _configmap(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "default"},
+        "data": {"text": "a\nb"},
+    }
+
+
+def _follow(kube: KubeClient, body: Any, *, timeout_seconds: int = 30, idle: float = 30) -> Any:
+    """Open a ConfigMap watch, follow it on an event loop, run ``body(stream, batches)`` in a
+    thread meanwhile; return what ``done`` ended with and the batches with their threads."""
+    start = kube.list(CONFIGMAPS, "default")["metadata"]["resourceVersion"]
+    stream = kube.watch(CONFIGMAPS, "default", start, timeout_seconds=timeout_seconds)
+    batches: list[tuple[int, list[str]]] = []
+
+    def on_batch(batch: list[dict[str, Any]]) -> None:
+        names = [e["object"]["metadata"]["name"] for e in batch if e["type"] == "ADDED"]
+        batches.append((threading.get_ident(), names))
+
+    async def main() -> tuple[int, BaseException | None]:
+        done = stream.follow(on_batch, idle_timeout=idle)
+        assert done is not None  # the sandbox's watch answer is a plain chunked body
+        loop = asyncio.get_running_loop()
+        worker = loop.run_in_executor(None, body, stream, batches)
+        try:
+            await asyncio.wait_for(asyncio.shield(done), 30)
+            ended: BaseException | None = None
+        except TransportError as error:
+            ended = error
+        await worker
+        return threading.get_ident(), ended
+
+    loop_thread, ended = asyncio.run(main())
+    return loop_thread, ended, batches
+
+
+def test_a_followed_watch_delivers_every_event_in_order_on_the_loop(sandbox: Any) -> None:
+    kube = KubeClient.for_url(sandbox.url, sandbox.admin_token)
+    names = [f"loop-{i}" for i in range(80)]
+
+    def body(stream: Any, batches: list[tuple[int, list[str]]]) -> None:
+        for name in names:
+            kube.create(_configmap(name))
+        deadline = time.monotonic() + 30
+        while sum(len(b) for _, b in batches) < len(names) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stream.close()  # from another thread: the loop detaches the socket, then closes it
+
+    loop_thread, ended, batches = _follow(kube, body)
+    assert ended is None
+    assert [name for _, batch in batches for name in batch] == names
+    assert {thread for thread, _ in batches} == {loop_thread}
+
+
+def test_a_watch_the_server_ends_ends_without_error(sandbox: Any) -> None:
+    kube = KubeClient.for_url(sandbox.url, sandbox.admin_token)
+    _, ended, _ = _follow(kube, lambda stream, batches: None, timeout_seconds=1)
+    assert ended is None
+
+
+def test_a_followed_watch_whose_connection_is_cut_is_broken(sandbox: Any) -> None:
+    kube = KubeClient.for_url(sandbox.url, sandbox.admin_token)
+
+    def cut(stream: Any, batches: Any) -> None:
+        time.sleep(0.2)
+        stream._response._connection.sock.shutdown(socket.SHUT_RDWR)
+
+    _, ended, _ = _follow(kube, cut)
+    assert isinstance(ended, TransportError)
+    assert "watch stream broke" in str(ended)
+
+
+def test_a_followed_watch_silent_past_its_idle_timeout_is_broken(sandbox: Any) -> None:
+    kube = KubeClient.for_url(sandbox.url, sandbox.admin_token)
+    _, ended, _ = _follow(kube, lambda stream, batches: None, idle=0.5)
+    assert isinstance(ended, TransportError)
+    assert "nothing for" in str(ended)
+
+
+def test_a_body_the_loop_cannot_read_is_left_to_a_thread() -> None:
+    class Compressed:
+        headers = {"Content-Encoding": "gzip"}
+        chunked = True
+
+    async def main() -> Any:
+        return WatchStream(Compressed(), TransportError).follow(lambda batch: None, 1.0)
+
+    assert asyncio.run(main()) is None
+
+
+def test_an_informer_reads_in_a_thread_when_the_loop_cannot(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(WatchStream, "follow", lambda self, on_batch, idle_timeout: None)
+    kube = KubeClient.for_url(sandbox.url, sandbox.admin_token)
+
+    async def main() -> list[str]:
+        informer = Informer(CONFIGMAPS, kube, AsyncApi(kube), namespace="default")
+        seen: list[str] = []
+        informer.add_handler(lambda t, obj, old: seen.append(obj["metadata"]["name"]))
+        async with anyio.create_task_group() as group:
+            group.start_soon(informer.run)
+            await informer.synced.wait()
+            for i in range(20):
+                await anyio.to_thread.run_sync(kube.create, _configmap(f"threaded-{i}"))
+            with anyio.fail_after(30):
+                while len(seen) < 20:
+                    await anyio.sleep(0.02)
+            group.cancel_scope.cancel()
+        return seen
+
+    assert asyncio.run(main()) == [f"threaded-{i}" for i in range(20)]
+
+
+@given(
+    chunks=st.lists(st.binary(min_size=1, max_size=200), max_size=20),
+    cuts=st.lists(st.integers(min_value=0, max_value=5000), max_size=12),
+)
+def test_the_decoder_fed_in_any_pieces_gives_the_payload(
+    chunks: list[bytes], cuts: list[int]
+) -> None:
+    framed = _framed(chunks, False)
+    bounds = sorted({min(c, len(framed)) for c in cuts} | {0, len(framed)})
+    decoder = ChunkedDecoder()
+    payload = b"".join(decoder.feed(framed[a:b]) for a, b in itertools.pairwise(bounds))
+    assert payload == b"".join(chunks)
+    assert decoder.finished

@@ -18,7 +18,7 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -28,6 +28,8 @@ import orjson
 
 from cloudtty_core.backends import KindRef, ObjectRef
 from cloudtty_core.model import Manifest
+
+from .watchstream import WatchStream, decode_json
 
 __all__ = [
     "AlreadyExists",
@@ -271,121 +273,6 @@ def label_selector(selector: Mapping[str, str] | None) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
-class WatchStream:
-    """An open watch: iterate to get batches of events (each a decoded ``{type, object}``).
-
-    Batches hold the events that arrived together, so a burst costs one hand-over to the
-    event loop. :meth:`close` may be called from any thread; it unblocks a pending read.
-
-    A plain chunked body (the API server's watch answer) is read from the connection's
-    buffered socket as it comes, several chunks a read: urllib3 reads it one chunk at a time,
-    in Python, and in a burst that cost about as much as decoding the events. Anything else
-    (a compressed answer, say) takes urllib3's reader.
-    """
-
-    def __init__(self, response: Any) -> None:
-        self._response = response
-        self._closed = False
-
-    def __iter__(self) -> Iterator[list[Manifest]]:
-        pending = b""
-        socket_file = _plain_chunked_body(self._response)
-        pieces: Iterator[bytes] = (
-            _dechunked(socket_file.read1)
-            if socket_file is not None
-            else self._response.stream(None, decode_content=True)
-        )
-        try:
-            for piece in pieces:
-                if self._closed:
-                    return
-                pending += piece
-                if b"\n" not in pending:
-                    continue
-                *lines, pending = pending.split(b"\n")
-                batch = [_decode(line) for line in lines if line.strip()]
-                if batch:
-                    yield batch
-            if pending.strip() and not self._closed:
-                yield [_decode(pending)]
-        except Exception as error:
-            if self._closed:
-                return
-            raise TransportError(f"watch stream broke: {type(error).__name__}: {error}") from None
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Stop the stream (idempotent, thread-safe)."""
-        if self._closed:
-            return
-        self._closed = True
-        response = self._response
-        try:
-            # Unblock a read in progress in another thread, then close the connection (so
-            # the server sees the stream end; it never goes back to the pool half-read).
-            shutdown = getattr(response, "shutdown", None)
-            if shutdown is not None:
-                shutdown()
-        except Exception:  # the socket may be gone already
-            pass
-        try:
-            response.close()
-        except Exception:  # idem
-            pass
-
-
-_READ_SIZE = 65536
-
-
-def _plain_chunked_body(response: Any) -> Any:
-    """The buffered socket file of ``response`` when its body is chunked, not compressed and
-    not read yet; None otherwise."""
-    encoding = str(response.headers.get("Content-Encoding") or "identity").lower()
-    original = getattr(response, "_fp", None)
-    socket_file = getattr(original, "fp", None)
-    if (
-        not getattr(response, "chunked", False)
-        or encoding != "identity"
-        or getattr(original, "chunk_left", None) is not None
-        or not hasattr(socket_file, "read1")
-    ):
-        return None
-    return socket_file
-
-
-def _dechunked(read: Callable[[int], bytes]) -> Iterator[bytes]:
-    """The payload of an HTTP/1.1 chunked body: each item is what one ``read`` brought, less
-    the framing (many chunks in a burst). Ends at the last chunk; raises ConnectionError when
-    the connection ends before it, ValueError on framing that is not chunked encoding."""
-    buffer = b""
-    while True:
-        data = read(_READ_SIZE)
-        if not data:
-            raise ConnectionError("the connection ended inside the chunked body")
-        buffer = buffer + data if buffer else data
-        payload: list[bytes] = []
-        position = 0
-        while True:
-            line_end = buffer.find(b"\r\n", position)
-            if line_end < 0:
-                break
-            size = int(buffer[position:line_end].split(b";", 1)[0], 16)
-            if size == 0:  # the last chunk (trailers, if any, go with the connection)
-                if payload:
-                    yield b"".join(payload)
-                return
-            start = line_end + 2
-            end = start + size
-            if len(buffer) < end + 2:
-                break
-            payload.append(buffer[start:end])
-            position = end + 2
-        buffer = buffer[position:]
-        if payload:
-            yield b"".join(payload)
-
-
 # --------------------------------------------------------------------------------------------
 # The client
 # --------------------------------------------------------------------------------------------
@@ -565,7 +452,7 @@ class KubeClient:
             raise error_from_status(status, data, retry_after)
         if not data:
             return {}
-        decoded = _decode(data)
+        decoded = decode_json(data)
         return decoded if isinstance(decoded, dict) else {"items": decoded}
 
     def _direct_pool(self) -> Any:
@@ -862,7 +749,11 @@ class KubeClient:
             except Exception:  # the error body is a courtesy
                 data = b""
             raise error_from_status(response.status, data, response.getheader("Retry-After"))
-        return WatchStream(response.response)
+        return WatchStream(response.response, _broken_stream)
+
+
+def _broken_stream(reason: str) -> TransportError:
+    return TransportError(f"watch stream broke: {reason}")
 
 
 def _encode(body: Any) -> bytes:
@@ -871,14 +762,6 @@ def _encode(body: Any) -> bytes:
         return orjson.dumps(body)
     except TypeError:  # what orjson refuses (an integer beyond 64 bits, a non-str key)
         return json.dumps(body).encode()
-
-
-def _decode(data: bytes) -> Any:
-    """A JSON answer (``orjson``, and the standard library for what it refuses)."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:  # e.g. an integer beyond 64 bits
-        return json.loads(data)
 
 
 def _headers(body: Any, content_type: str | None) -> dict[str, str]:

@@ -400,12 +400,7 @@ class Informer:
                         await self._relist()
                         self.synced.set()
                     started = anyio.current_time()
-                    self._inbox = _running_inbox()
-                    outcome, delivered = await anyio.to_thread.run_sync(
-                        self._watch, self.resource_version or "", abandon_on_cancel=True,
-                        limiter=self._limiter,
-                    )  # fmt: skip
-                    self._deliver_pending()  # what the stream brought last, before what ended it
+                    outcome, delivered = await self._watch(self.resource_version or "")
                     if outcome == "gone":
                         self.stats.gone += 1
                         log.info("%s: resourceVersion expired, listing again", self.resource)
@@ -476,41 +471,77 @@ class Informer:
                 continue  # written by the operator after the list's snapshot
             self._remove(obj, force=True)
 
-    def _watch(self, version: str) -> tuple[str, int]:
-        """(Thread) One watch stream: ("ended"|"gone"|"error", events delivered).
+    async def _watch(self, version: str) -> tuple[str, int]:
+        """One watch stream: ("ended"|"gone"|"error", events delivered). An ERROR event ends
+        it, after the events before it.
 
-        Batches go to the event loop without waiting for it (see :mod:`.inbox`): in a burst
-        the loop takes several at once. An ERROR event ends the stream here, after the events
-        before it."""
-        if self.stopping():
-            return "ended", 0
-        stream = self.client.watch(
-            self.resource, self.namespace, version, timeout_seconds=self.watch_timeout
+        The stream is read on the event loop when it can be (see :mod:`.watchstream`), else
+        in a thread that hands batches over without waiting for the loop (see :mod:`.inbox`).
+        """
+        stream = await self.api.call(
+            self.client.watch,
+            self.resource,
+            self.namespace,
+            version,
+            timeout_seconds=self.watch_timeout,
         )
         self._stream = stream
         self.stats.watches += 1
-        delivered = 0
         try:
             if self.stopping():  # stopped while the stream was being opened
                 return "ended", 0
-            for batch in stream:
-                if self.stopping():
-                    return "ended", delivered
-                events, outcome = self._until_error(batch)
-                if events:
-                    self._pending.append(events)
-                    if not self._hand_over():
-                        return "ended", delivered
-                    delivered += len(events)
-                if outcome is not None:
-                    return outcome, delivered
-            return "ended", delivered
+            followed = await self._follow(stream) if _running_inbox() is not None else None
+            if followed is not None:
+                return followed
+            self._inbox = _running_inbox()
+            try:
+                return await anyio.to_thread.run_sync(
+                    self._read_in_thread, stream, abandon_on_cancel=True, limiter=self._limiter
+                )
+            finally:
+                self._deliver_pending()  # what the stream brought last, before what ended it
         finally:
             stream.close()
             self._stream = None
 
+    async def _follow(self, stream: WatchStream) -> tuple[str, int] | None:
+        """(Event loop) Read ``stream`` on the loop; None when it cannot be read so."""
+        outcome, delivered = "ended", 0
+
+        def on_batch(batch: _Manifests) -> None:
+            nonlocal outcome, delivered
+            events, ended = self._until_error(batch)
+            if events:
+                self._deliver(events)
+                delivered += len(events)
+            if ended is not None:
+                outcome = ended
+                stream.close()
+
+        done = stream.follow(on_batch, idle_timeout=self.watch_timeout + 30)
+        if done is None:
+            return None
+        await done
+        return outcome, delivered
+
+    def _read_in_thread(self, stream: WatchStream) -> tuple[str, int]:
+        """(Thread) Read ``stream``, handing its batches to the event loop."""
+        delivered = 0
+        for batch in stream:
+            if self.stopping():
+                return "ended", delivered
+            events, outcome = self._until_error(batch)
+            if events:
+                self._pending.append(events)
+                if not self._hand_over():
+                    return "ended", delivered
+                delivered += len(events)
+            if outcome is not None:
+                return outcome, delivered
+        return "ended", delivered
+
     def _until_error(self, batch: _Manifests) -> tuple[_Manifests, str | None]:
-        """(Thread) The events of ``batch`` before an ERROR event, and how that error ends the
+        """The events of ``batch`` before an ERROR event, and how that error ends the
         stream ("gone" for 410, else "error"); None when there is none."""
         for position, event in enumerate(batch):
             if event.get("type") != "ERROR":
