@@ -29,7 +29,18 @@ __all__ = ["RequestThreads"]
 
 T = TypeVar("T")
 
-_Work = tuple[LoopInbox, "asyncio.Future[Any]", contextvars.Context, Callable[[], Any]]
+
+class _Answer:
+    """Where a thread's answer goes (on the event loop), and whether it has been given."""
+
+    __slots__ = ("future", "given")
+
+    def __init__(self, future: asyncio.Future[Any]) -> None:
+        self.future = future
+        self.given = False
+
+
+_Work = tuple[LoopInbox, _Answer, contextvars.Context, Callable[[], Any]]
 
 
 class RequestThreads:
@@ -64,7 +75,8 @@ class RequestThreads:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put((inbox_of(loop), future, contextvars.copy_context(), fn))
+        answer = _Answer(future)
+        self._queue.put((inbox_of(loop), answer, contextvars.copy_context(), fn))
         with self._lock:
             if self._threads < self.size and self._queue.qsize() > self._idle:
                 self._threads += 1
@@ -73,17 +85,23 @@ class RequestThreads:
                     target=self._run, name=f"{self.name}-{self._threads}", daemon=True
                 ).start()
         try:
-            return await asyncio.shield(future)
+            # Awaited directly, not through asyncio.shield: a shield's second future costs
+            # every answer one more pass of the event loop, which in a burst is milliseconds.
+            return await future
         except asyncio.CancelledError:
-            await _finished(future)
-            if not future.cancelled():
-                future.exception()  # retrieved: a refusal nobody awaits is not an error
+            if not answer.given:
+                # Cancelling the caller cancelled its future: the answer goes to a new one,
+                # which the caller waits for before it gives up.
+                waiter = answer.future = loop.create_future()
+                await _finished(waiter)
+                if not waiter.cancelled():
+                    waiter.exception()  # retrieved: a refusal nobody awaits is not an error
             raise
 
     def _run(self) -> None:
         while True:
             try:
-                inbox, future, context, fn = self._queue.get(timeout=self.idle_seconds)
+                inbox, answer, context, fn = self._queue.get(timeout=self.idle_seconds)
             except queue.Empty:
                 with self._lock:
                     if self._queue.empty():
@@ -96,16 +114,18 @@ class RequestThreads:
             try:
                 result = context.run(fn)
             except BaseException as error:  # handed to the caller, whatever it is
-                inbox.post(_settle, future, None, error)
+                inbox.post(_settle, answer, None, error)
             else:
-                inbox.post(_settle, future, result, None)
+                inbox.post(_settle, answer, result, None)
             finally:
                 with self._lock:
                     self._idle += 1
-            del inbox, future, context, fn  # nothing of a finished call stays referenced
+            del inbox, answer, context, fn  # nothing of a finished call stays referenced
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+def _settle(answer: _Answer, result: Any, error: BaseException | None) -> None:
+    answer.given = True
+    future = answer.future
     if future.done():
         return
     if error is not None:
