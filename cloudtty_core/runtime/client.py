@@ -307,6 +307,7 @@ class KubeClient:
         self._pool_of: Any = None
         self._prefix = ""
         self._credential_headers: dict[str, str] | None = None
+        self._timeouts: dict[Any, Any] = {}
         self._credentials_at = 0.0
 
     # Construction ------------------------------------------------------------------------
@@ -555,11 +556,18 @@ class KubeClient:
         return False, headers
 
     def _timeout_of(self, timeout: Any) -> Any:
-        import urllib3
+        """urllib3's Timeout for ``timeout`` (made once per value: urllib3 copies it for each
+        request anyway, and making one validates every field)."""
+        made = self._timeouts.get(timeout)
+        if made is None:
+            import urllib3
 
-        if isinstance(timeout, tuple):
-            return urllib3.Timeout(connect=timeout[0], read=timeout[1])
-        return urllib3.Timeout(total=timeout)
+            if isinstance(timeout, tuple):
+                made = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+            else:
+                made = urllib3.Timeout(total=timeout)
+            self._timeouts[timeout] = made
+        return made
 
     def _send(
         self,
