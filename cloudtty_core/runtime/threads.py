@@ -17,6 +17,7 @@ Each call runs in a copy of the caller's context (the log context of the shell i
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import queue
 import threading
@@ -60,7 +61,7 @@ class RequestThreads:
         self._queue: queue.SimpleQueue[_Work] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
-        self._idle = 0
+        self._idle: collections.deque[None] = collections.deque()
 
     @property
     def threads(self) -> int:
@@ -77,13 +78,8 @@ class RequestThreads:
         future: asyncio.Future[T] = loop.create_future()
         answer = _Answer(future)
         self._queue.put((inbox_of(loop), answer, contextvars.copy_context(), fn))
-        with self._lock:
-            if self._threads < self.size and self._queue.qsize() > self._idle:
-                self._threads += 1
-                self._idle += 1
-                threading.Thread(
-                    target=self._run, name=f"{self.name}-{self._threads}", daemon=True
-                ).start()
+        if self._threads < self.size and self._queue.qsize() > len(self._idle):
+            self._start_thread()
         try:
             # Awaited directly, not through asyncio.shield: a shield's second future costs
             # every answer one more pass of the event loop, which in a burst is milliseconds.
@@ -98,19 +94,31 @@ class RequestThreads:
                     waiter.exception()  # retrieved: a refusal nobody awaits is not an error
             raise
 
+    def _start_thread(self) -> None:
+        with self._lock:
+            if self._threads >= self.size:
+                return
+            self._threads += 1
+            self._idle.append(None)  # idle from the start: the next call does not start another
+            threading.Thread(
+                target=self._run, name=f"{self.name}-{self._threads}", daemon=True
+            ).start()
+
     def _run(self) -> None:
+        # Idle threads are counted in a deque, whose appends and pops need no lock: a lock
+        # taken around every call, by the loop and by the threads, made them queue for it.
+        idle = self._idle
         while True:
             try:
                 inbox, answer, context, fn = self._queue.get(timeout=self.idle_seconds)
             except queue.Empty:
                 with self._lock:
                     if self._queue.empty():
-                        self._idle -= 1
+                        idle.pop()
                         self._threads -= 1
                         return
                 continue
-            with self._lock:
-                self._idle -= 1
+            idle.pop()
             try:
                 result = context.run(fn)
             except BaseException as error:  # handed to the caller, whatever it is
@@ -118,8 +126,7 @@ class RequestThreads:
             else:
                 inbox.post(_settle, answer, result, None)
             finally:
-                with self._lock:
-                    self._idle += 1
+                idle.append(None)
             del inbox, answer, context, fn  # nothing of a finished call stays referenced
 
 
