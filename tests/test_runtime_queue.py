@@ -150,3 +150,27 @@ def test_a_shut_down_queue_releases_its_workers() -> None:
 
 async def _noop(key: str) -> None:
     pass
+
+
+def test_keys_added_one_by_one_to_waiting_workers_are_each_processed_once() -> None:
+    async def main() -> list[str]:
+        queue: WorkQueue[str] = WorkQueue()
+        processed: list[str] = []
+
+        async def process(key: str) -> None:
+            processed.append(key)
+            await anyio.sleep(0)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(run_workers, queue, process, 8)
+            for i in range(500):
+                queue.add(f"k{i}")
+                if i % 7 == 0:
+                    await anyio.sleep(0)  # let workers wait again between some of the keys
+            with anyio.fail_after(5):
+                while len(processed) < 500:
+                    await anyio.sleep(0.01)
+            queue.shut_down()
+        return processed
+
+    assert sorted(run(main)) == sorted(f"k{i}" for i in range(500))

@@ -80,7 +80,8 @@ class WorkQueue(Generic[K]):
         self._timers: list[tuple[float, int, K]] = []
         self._due: dict[K, float] = {}
         self._seq = itertools.count()
-        self._ready = anyio.Event()
+        # One event per waiting worker, woken one at a time: a key wakes one worker, not all.
+        self._waiters: deque[anyio.Event] = deque()
         self._timer_changed = anyio.Event()
         self._shut_down = False
         self.added = 0
@@ -96,7 +97,7 @@ class WorkQueue(Generic[K]):
         self.added += 1
         if key not in self._processing:
             self._queue.append(key)
-            self._ready.set()
+            self._wake_one()
 
     def add_after(self, key: K, delay: float) -> None:
         """Queue ``key`` after ``delay`` seconds (an earlier pending timer wins)."""
@@ -139,10 +140,21 @@ class WorkQueue(Generic[K]):
                 key = self._queue.popleft()
                 self._dirty.discard(key)
                 self._processing.add(key)
-                if not self._queue:
-                    self._ready = anyio.Event()
                 return key
-            await self._ready.wait()
+            waiter = anyio.Event()
+            self._waiters.append(waiter)
+            try:
+                await waiter.wait()
+            except BaseException:
+                if waiter.is_set():
+                    self._wake_one()  # woken for a key it will not take: pass it on
+                else:
+                    self._waiters.remove(waiter)
+                raise
+
+    def _wake_one(self) -> None:
+        if self._waiters:
+            self._waiters.popleft().set()
 
     def done(self, key: K) -> None:
         """A worker finished ``key``; queue it again when it was added meanwhile."""
@@ -150,7 +162,7 @@ class WorkQueue(Generic[K]):
         self.processed += 1
         if key in self._dirty and not self._shut_down:
             self._queue.append(key)
-            self._ready.set()
+            self._wake_one()
 
     # State -------------------------------------------------------------------------------
 
@@ -175,7 +187,8 @@ class WorkQueue(Generic[K]):
     def shut_down(self) -> None:
         """Stop handing out keys; waiting ``get`` calls raise :class:`QueueShutDown`."""
         self._shut_down = True
-        self._ready.set()
+        while self._waiters:
+            self._waiters.popleft().set()
         self._timer_changed.set()
 
     # Timers ------------------------------------------------------------------------------
