@@ -268,7 +268,20 @@ def copy_json(value: _T) -> _T:
     return cast(_T, _copy(value))
 
 
+_IMMUTABLE_JSON = frozenset({str, int, float, bool, type(None)})
+"""JSON's scalar types, exactly (subclasses take the ``isinstance`` path)."""
+
+
 def _copy(value: Any) -> Any:
+    # Exact types first, and scalars kept without a call: this runs for every value of every
+    # object a plan builds, and plain dicts, lists and strings are nearly all of them.
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _IMMUTABLE_JSON else _copy(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _IMMUTABLE_JSON else _copy(v) for v in value]
+    if kind in _IMMUTABLE_JSON:
+        return value
     if isinstance(value, dict):
         return {k: _copy(v) for k, v in value.items()}
     if isinstance(value, list):

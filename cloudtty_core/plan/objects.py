@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from cloudtty_core.backends import ClusterView, ObjectRef, copy_json
+from cloudtty_core.backends import ClusterView, copy_json
 from cloudtty_core.model import Manifest
 
 __all__ = ["ObjectChanges", "contains", "diff_objects", "merge", "normalize"]
@@ -33,24 +33,40 @@ def normalize(manifest: Manifest) -> Manifest:
     return out
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+"""JSON's scalar types: compared by value, without the Mapping and sequence checks (exact
+types only; subclasses take the general path)."""
+
+
 def contains(observed: Any, wanted: Any) -> bool:
     """Whether ``observed`` has every field of ``wanted`` with the same value (recursively;
     lists must have the same length and match element by element)."""
     if observed is wanted:  # the caches share interned strings and unchanged parts
         return True
+    if type(wanted) in _SCALARS:
+        return bool(observed == wanted)
     if type(wanted) is dict or isinstance(wanted, Mapping):
         if not (type(observed) is dict or isinstance(observed, Mapping)):
             return False
         for key, value in wanted.items():
-            if key not in observed or not contains(observed[key], value):
+            if key not in observed:
+                return False
+            item = observed[key]
+            # Scalars are compared here rather than in a call: most fields are scalars.
+            if item is value or (type(value) in _SCALARS and item == value):
+                continue
+            if type(value) in _SCALARS or not contains(item, value):
                 return False
         return True
-    if isinstance(wanted, list | tuple):
-        return (
-            isinstance(observed, list | tuple)
-            and len(observed) == len(wanted)
-            and all(contains(o, w) for o, w in zip(observed, wanted, strict=True))
-        )
+    if type(wanted) is list or isinstance(wanted, list | tuple):
+        if not isinstance(observed, list | tuple) or len(observed) != len(wanted):
+            return False
+        for item, value in zip(observed, wanted, strict=True):
+            if item is value or (type(value) in _SCALARS and item == value):
+                continue
+            if type(value) in _SCALARS or not contains(item, value):
+                return False
+        return True
     return bool(observed == wanted)
 
 
@@ -58,9 +74,16 @@ def merge(observed: Any, wanted: Any) -> Any:
     """``wanted`` laid over ``observed``: wanted values win, the server's extra fields stay
     (element by element for lists of the same length)."""
     if isinstance(wanted, Mapping) and isinstance(observed, Mapping):
-        out = dict(copy_json(observed))
+        # Each observed field is copied once, by the recursion when ``wanted`` has it too
+        # (copying the whole object at every level cost its size times its depth). The keys
+        # keep their order: observed ones first, then those only ``wanted`` has.
+        out = {
+            key: merge(value, wanted[key]) if key in wanted else copy_json(value)
+            for key, value in observed.items()
+        }
         for key, value in wanted.items():
-            out[key] = merge(observed.get(key), value)
+            if key not in out:
+                out[key] = copy_json(value)
         return out
     if (
         isinstance(wanted, list | tuple)
@@ -79,9 +102,11 @@ class ObjectChanges:
     updates: tuple[Manifest, ...] = ()
 
 
-def _observed(cluster: ClusterView, wanted: Manifest) -> Manifest | None:
-    ref = ObjectRef.of(wanted)
-    return cluster.get(ref.api_version, ref.kind, ref.namespace, ref.name)
+def _observed(cluster: ClusterView, wanted: Manifest, meta: Mapping[str, Any]) -> Manifest | None:
+    # The object ObjectRef.of(wanted) names, read without building the reference: this runs
+    # for every wanted object of every pass (two per idle worker in a pool pass).
+    namespace = meta.get("namespace") or None
+    return cluster.get(str(wanted["apiVersion"]), str(wanted["kind"]), namespace, str(meta["name"]))
 
 
 def diff_objects(cluster: ClusterView, wanted: Iterable[Manifest]) -> ObjectChanges:
@@ -99,7 +124,7 @@ def diff_objects(cluster: ClusterView, wanted: Iterable[Manifest]) -> ObjectChan
         if not meta.get("name"):
             creates.append(item)
             continue
-        observed = _observed(cluster, item)
+        observed = _observed(cluster, item, meta)
         if observed is None:
             fresh = copy_json(item)
             fresh["metadata"].pop("resourceVersion", None)
