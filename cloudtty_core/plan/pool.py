@@ -129,14 +129,14 @@ def idle_pods(key: PoolKey, cluster: ClusterView) -> list[Manifest]:
     """Every pool worker pod of ``key`` not claimed by a shell (starting, ready or broken),
     sorted by name."""
     pods = cluster.list("v1", "Pod", key.namespace, pool_labels(key))
-    return sorted(
-        (
-            p
-            for p in pods
-            if LABEL_SHELL_UID not in (_meta(p).get("labels") or {})
-            and session_state(_name(p), key.namespace, cluster) != STATE_CLAIMED
-        ),
-        key=_name,
+    return sorted((p for p in pods if _unclaimed(p, key.namespace, cluster)), key=_name)
+
+
+def _unclaimed(pod: Manifest, namespace: str, cluster: ClusterView) -> bool:
+    """Whether a pool worker pod serves no shell (see :func:`idle_pods`)."""
+    return (
+        LABEL_SHELL_UID not in (_meta(pod).get("labels") or {})
+        and session_state(_name(pod), namespace, cluster) != STATE_CLAIMED
     )
 
 
@@ -236,15 +236,22 @@ def plan_pool(
         idle.append((account, pod))
         wanted += _grants(name, ns, labels, account)
     # Idle pods without an account of their own (or whose account is gone) cannot be trusted
-    # with a session.
+    # with a session. (The pods of :func:`idle_pods`, read from the other end: a pod's own
+    # account is checked before whether it is idle, which costs a read.)
     mine = {_name(a) for a in accounts}
-    deletes += [
-        ObjectRef.of(p)
-        for p in idle_pods(key, cluster)
-        if not _deleting(p)
-        and (_name(p) not in mine or (p.get("spec") or {}).get("serviceAccountName") != _name(p))
-        and ObjectRef.of(p) not in deletes
-    ]
+    strays = sorted(
+        (
+            p
+            for p in cluster.list("v1", "Pod", ns, labels)
+            if not _deleting(p)
+            and (
+                _name(p) not in mine or (p.get("spec") or {}).get("serviceAccountName") != _name(p)
+            )
+            and _unclaimed(p, ns, cluster)
+        ),
+        key=_name,
+    )
+    deletes += [ObjectRef.of(p) for p in strays if ObjectRef.of(p) not in deletes]
 
     target = settings.min_idle_for(ns) if image.supports_warm_pool else 0
     creates: list[Manifest] = []
