@@ -205,11 +205,13 @@ def account_ref(pod: Mapping[str, Any], cluster: ClusterView) -> ObjectRef | Non
 def has_access(pod: Mapping[str, Any], cluster: ClusterView) -> bool:
     """Whether ``pod`` runs as its own worker account, and that account may read its session
     (account, Role and RoleBinding all exist)."""
-    if worker_account_of(pod, cluster) is None:
+    account = worker_account_of(pod, cluster)
+    if account is None or (account.get("metadata") or {}).get("deletionTimestamp"):
         return False
     meta = pod.get("metadata") or {}
     name, namespace = str(meta.get("name") or ""), str(meta.get("namespace") or "")
+    # The account is read already; its Role and RoleBinding are named like it.
     return all(
         _get(cluster, api_version, kind, namespace, name) is not None
-        for api_version, kind in WORKER_KINDS
+        for api_version, kind in WORKER_KINDS[1:]
     )

@@ -25,7 +25,9 @@ def normalize(manifest: Manifest) -> Manifest:
     base64 ``data`` (so wanted and observed Secrets compare equal)."""
     if manifest.get("kind") != "Secret" or "stringData" not in manifest:
         return manifest
-    out = copy_json(manifest)
+    # Only the top level changes: the rest is shared with ``manifest``, as it is for every
+    # other kind (the callers copy what they change further).
+    out = dict(manifest)
     data = dict(out.get("data") or {})
     for key, value in (out.pop("stringData") or {}).items():
         data[key] = base64.b64encode(str(value).encode()).decode()
@@ -78,10 +80,14 @@ def merge(observed: Any, wanted: Any) -> Any:
         # Each observed field is copied once, by the recursion when ``wanted`` has it too
         # (copying the whole object at every level cost its size times its depth). The keys
         # keep their order: observed ones first, then those only ``wanted`` has.
-        out = {
-            key: merge(value, wanted[key]) if key in wanted else copy_json(value)
-            for key, value in observed.items()
-        }
+        out = {}
+        for key, value in observed.items():
+            if key not in wanted:
+                out[key] = copy_json(value)
+                continue
+            new = wanted[key]
+            # A wanted scalar simply wins: no call for what most fields are.
+            out[key] = new if type(new) in _SCALARS else merge(value, new)
         for key, value in wanted.items():
             if key not in out:
                 out[key] = copy_json(value)
@@ -91,7 +97,8 @@ def merge(observed: Any, wanted: Any) -> Any:
         and isinstance(observed, list | tuple)
         and len(wanted) == len(observed)
     ):
-        return [merge(o, w) for o, w in zip(observed, wanted, strict=True)]
+        pairs = zip(observed, wanted, strict=True)
+        return [w if type(w) in _SCALARS else merge(o, w) for o, w in pairs]
     return copy_json(wanted)
 
 
