@@ -379,11 +379,24 @@ def _object_checker(cls: type) -> Check:
 
 
 def _string_checker(spec: FieldSpec | None) -> Check:
+    # What _check_string does, with the field's constraints and rule looked up once: strings
+    # are most of what a shell holds.
+    enum = spec.enum if spec is not None else ()
+    max_length = spec.max_length if spec is not None else None
+    rule = RULES[spec.rule].check if spec is not None and spec.rule is not None else None
+
     def check_string(value: Any, path: str, problems: list[Problem]) -> None:
         if not isinstance(value, str):
             problems.append(Problem(path, f"must be a string, not {_kind(value)}"))
-        else:
-            _check_string(value, path, spec, problems)
+            return
+        if enum and value not in enum:
+            problems.append(Problem(path, f"must be one of {', '.join(enum)}, not {value!r}"))
+        if max_length is not None and len(value) > max_length:
+            problems.append(Problem(path, f"must be at most {max_length} characters"))
+        if rule is not None:
+            message = rule(value)
+            if message:
+                problems.append(Problem(path, message))
 
     return check_string
 
