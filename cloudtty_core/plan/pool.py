@@ -210,7 +210,10 @@ def plan_pool(
         key=_name,
     )
     deletes: list[ObjectRef] = []
-    wanted: list[Manifest] = []
+    # Workers (name, account) whose Role and RoleBinding must exist. They are built only while
+    # being compared, at the end: thousands of objects kept to the end of the pass outlive the
+    # garbage collector's young generations, and every full collection walks them again.
+    granted: list[tuple[str, Manifest]] = []
     pending: list[Manifest] = []  # accounts whose pod is still to be made
     idle: list[tuple[Manifest, Manifest]] = []  # (account, live idle pod)
     for account in accounts:
@@ -227,14 +230,14 @@ def plan_pool(
             # The shell owns the worker now (and deletes the account with it); until then the
             # worker keeps the right to read its session.
             if _alive(pod):
-                wanted += _grants(name, ns, labels, account)
+                granted.append((name, account))
             continue
         if not _alive(pod) or state is None:
             # Failed, finished, or its session Secret is gone (the pod goes with it).
             deletes += [ObjectRef.of(account), ObjectRef.of(pod)]
             continue
         idle.append((account, pod))
-        wanted += _grants(name, ns, labels, account)
+        granted.append((name, account))
     # Idle pods without an account of their own (or whose account is gone) cannot be trusted
     # with a session. (The pods of :func:`idle_pods`, read from the other end: a pod's own
     # account is checked before whether it is idle, which costs a read.)
@@ -270,7 +273,7 @@ def plan_pool(
             deletes.append(ObjectRef.of(account))
             if pod is not None:
                 deletes.append(ObjectRef.of(pod))
-                wanted = [w for w in wanted if _name(w) != _name(account)]
+                granted = [(n, a) for n, a in granted if n != _name(account)]
             else:
                 pending.remove(account)
     for account in pending:
@@ -281,8 +284,9 @@ def plan_pool(
         elif not _deleting(session):
             pod = image.worker_pod(WorkerRequest(key, settings))
             creates.append(_idle_worker(pod, key, name, session))
-            wanted += _grants(name, ns, labels, account)
-    changes = diff_objects(cluster, wanted)
+            granted.append((name, account))
+    grants = (grant for name, account in granted for grant in _grants(name, ns, labels, account))
+    changes = diff_objects(cluster, grants)
     return Plan(
         creates=(*creates, *changes.creates),
         updates=changes.updates,
@@ -292,8 +296,8 @@ def plan_pool(
 
 def _grants(name: str, ns: str, labels: Mapping[str, str], account: Manifest) -> list[Manifest]:
     return [
-        owned_by(session_role(name, ns, labels), account),
-        owned_by(session_binding(name, ns, labels), account),
+        session_role(name, ns, labels, owner=account),
+        session_binding(name, ns, labels, owner=account),
     ]
 
 
