@@ -165,12 +165,14 @@ def claimable_worker(session: Manifest, key: PoolKey, cluster: ClusterView) -> M
     meta = _meta(session)
     worker = str((meta.get("labels") or {}).get(LABEL_WORKER) or "")
     pod = cluster.get("v1", "Pod", key.namespace, worker) if worker else None
+    if pod is None or meta.get("deletionTimestamp"):
+        return None
+    pod_meta = _meta(pod)
+    pod_labels = pod_meta.get("labels") or {}
     if (
-        pod is not None
-        and not _deleting(session)
-        and _meta(pod).get("labels", {}).get(LABEL_POOL) == key.hash
-        and LABEL_SHELL_UID not in (_meta(pod).get("labels") or {})
-        and any(o.get("uid") == meta.get("uid") for o in _meta(pod).get("ownerReferences") or ())
+        pod_meta.get("labels", {}).get(LABEL_POOL) == key.hash
+        and LABEL_SHELL_UID not in pod_labels
+        and any(o.get("uid") == meta.get("uid") for o in pod_meta.get("ownerReferences") or ())
         and _alive(pod)
         and is_ready(pod)
         and has_access(pod, cluster)

@@ -48,6 +48,8 @@ READY = "Ready"
 
 CONDITION_ORDER = (ACCEPTED, KUBECONFIG_READY, AUTH_READY, WORKER_READY, ROUTE_READY, READY)
 
+_RANK = {type_: rank for rank, type_ in enumerate(CONDITION_ORDER)}
+
 _WARNING_EVENTS = frozenset(
     {
         Event.SPEC_INVALID,
@@ -78,6 +80,9 @@ class StatusBuilder:
         self.hooks = hooks
         self.events: list[EventSpec] = []
         self._phase_event: int | None = None  # index in events of this pass's phase Event
+        self._old_conditions: dict[str, Condition] = {}  # the first of each type, as condition()
+        for condition in shell.status.conditions:
+            self._old_conditions.setdefault(condition.type, condition)
         self._draft: dict[str, Any] = {name: getattr(shell.status, name) for name in _STATUS_FIELDS}
         self._draft["observed_generation"] = generation
         # The status the draft describes, while nothing changed since it was built.
@@ -134,7 +139,7 @@ class StatusBuilder:
     ) -> None:
         """Set condition ``type_``. A problem (False, not ``transient``) that is new or has a
         new reason records a Warning event; progress and recovery show in the phase events."""
-        previous = self.old.condition(type_)
+        previous = self._old_conditions.get(type_)
         status = "True" if ok else "False"
         changed = previous is None or (previous.status, previous.reason) != (status, reason)
         if changed and not ok and not transient and type_ != READY:
@@ -183,15 +188,7 @@ class StatusBuilder:
         reason = "Ready" if ready else str(phase or Phase.PENDING)
         self.condition(READY, ready, reason, self._ready_message())
         conditions: tuple[Condition, ...] = self._draft["conditions"]
-        ordered = tuple(
-            sorted(
-                conditions,
-                key=lambda c: (
-                    CONDITION_ORDER.index(c.type) if c.type in CONDITION_ORDER else 99,
-                    c.type,
-                ),
-            )
-        )
+        ordered = tuple(sorted(conditions, key=lambda c: (_RANK.get(c.type, 99), c.type)))
         if any(a is not b for a, b in zip(ordered, conditions, strict=True)):
             self._change(conditions=ordered)
         final = self.status
