@@ -356,10 +356,15 @@ def _checker(tp: Any, spec: FieldSpec | None) -> Check:
 def _object_checker(cls: type) -> Check:
     hints = _types(cls)
     fields = [
-        (key, field_spec(f).required, _checker(hints[f.name], field_spec(f)))
+        (
+            key,
+            field_spec(f).required,
+            _unconstrained_types(hints[f.name], field_spec(f)),
+            _checker(hints[f.name], field_spec(f)),
+        )
         for key, f in json_fields(cls).items()
     ]
-    known = frozenset(key for key, _, _ in fields)
+    known = frozenset(key for key, _, _, _ in fields)
 
     def check_object(value: Any, path: str, problems: list[Problem]) -> None:
         if not isinstance(value, Mapping):
@@ -368,14 +373,36 @@ def _object_checker(cls: type) -> Check:
         for key in value:
             if key not in known:
                 problems.append(Problem(f"{path}.{key}", "unknown field"))
-        for key, required, check in fields:
+        for key, required, accepted, check in fields:
             if key not in value:
                 if required:
                     problems.append(Problem(f"{path}.{key}", "required"))
                 continue
-            check(value[key], f"{path}.{key}", problems)
+            item = value[key]
+            if type(item) not in accepted:
+                check(item, f"{path}.{key}", problems)
 
     return check_object
+
+
+def _unconstrained_types(tp: Any, spec: FieldSpec) -> frozenset[type]:
+    """The exact types a field's value may have for its check to find nothing whatever the
+    value: plain strings, booleans and integers the field sets no bounds on (and None when it
+    is optional). Such values are accepted without calling the check."""
+    args = typing.get_args(tp)
+    optional = typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args
+    members = [a for a in args if a is not type(None)] if optional else [tp]
+    if len(members) != 1:
+        return frozenset()
+    member = members[0]
+    free = (
+        (member is str and not spec.enum and spec.max_length is None and spec.rule is None)
+        or member is bool
+        or (member is int and spec.minimum is None and spec.maximum is None)
+    )
+    if not free:
+        return frozenset()
+    return frozenset({member, type(None)} if optional else {member})
 
 
 def _string_checker(spec: FieldSpec | None) -> Check:
