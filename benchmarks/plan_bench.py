@@ -6,7 +6,9 @@ Secret the shells name (``secretRef``). The cluster is built with the pure simul
 (``plan_pool`` and ``plan`` applied through ``apply_plan``) and then read through a view like
 the runtime's: cached objects handed out without copies, label lookups through an index, and
 the idle session Secrets of the pool in the order they became idle. The plugins are loaded as
-the operator loads them, so the hooks the planner calls are the real plugin manager's.
+the operator loads them, so the hooks the planner calls are the real plugin manager's, and the
+garbage collector is set as the operator's process sets it (``--default-gc``: CPython's
+defaults), its long-lived objects -- here the cluster -- set aside once built.
 
 Cases, each CPU time per call (``time.process_time`` over ``--iterations`` calls, best of
 ``--repeat`` runs):
@@ -20,7 +22,7 @@ Cases, each CPU time per call (``time.process_time`` over ``--iterations`` calls
   workers' ServiceAccounts).
 
     .venv/bin/python benchmarks/plan_bench.py [--pool 1000] [--claimed 100]
-        [--iterations 2000] [--repeat 3] [--json]
+        [--iterations 2000] [--repeat 3] [--default-gc] [--json]
 
 Figures only, no assertion on speed.
 """
@@ -52,6 +54,7 @@ from cloudtty_core.plan import (
     plan_pool,
 )
 from cloudtty_core.plugins import load_plugins
+from cloudtty_core.runtime.collector import collect_rarely, set_aside_long_lived
 from cloudtty_core.runtime.testing import WARM_IMAGE, TestImages
 from cloudtty_core.simulation import NOW, apply_plan
 
@@ -278,12 +281,16 @@ def cpu_us(call: Callable[[], object], iterations: int, repeat: int) -> float:
     return best * 1e6
 
 
-def run(pool: int, claimed: int, iterations: int, repeat: int) -> dict[str, Any]:
+def run(pool: int, claimed: int, iterations: int, repeat: int, operator_gc: bool) -> dict[str, Any]:
+    if operator_gc:
+        collect_rarely()
     context, key = bench_context(pool)
     built = cluster(pool, claimed, context, key)
     snapshot: Snapshot = built["snapshot"]
     view = CacheLikeView(snapshot.objects)
     pools = IdleFirstPoolView(view)
+    if operator_gc:
+        set_aside_long_lived()  # as the operator does once its caches synced
 
     def shell_pass(ref: ObjectRef) -> Callable[[], Plan]:
         raw = view.get(ref.api_version, ref.kind, ref.namespace, ref.name)
@@ -319,6 +326,7 @@ def run(pool: int, claimed: int, iterations: int, repeat: int) -> dict[str, Any]
         "objects": len(snapshot),
         "iterations": {"shell": iterations, "pool": pool_iterations},
         "repeat": repeat,
+        "gc": "operator" if operator_gc else "CPython defaults",
         "cpu_us": {
             "claim": cpu_us(claim_pass, iterations, repeat),
             "ready": cpu_us(ready_pass, iterations, repeat),
@@ -335,16 +343,19 @@ def main() -> None:
     parser.add_argument("--claimed", type=int, default=100, help="workers serving Ready shells")
     parser.add_argument("--iterations", type=int, default=2000, help="shell passes per run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case (best is kept)")
+    parser.add_argument(
+        "--default-gc", action="store_true", help="leave the garbage collector at its defaults"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON only")
     args = parser.parse_args()
-    result = run(args.pool, args.claimed, args.iterations, args.repeat)
+    result = run(args.pool, args.claimed, args.iterations, args.repeat, not args.default_gc)
     if args.json:
         print(json.dumps(result, indent=2))
         return
     cpu = result["cpu_us"]
     print(
         f"pool: {result['pool_idle']} idle, {result['pool_claimed']} claimed workers; "
-        f"{result['objects']} objects"
+        f"{result['objects']} objects; garbage collector: {result['gc']}"
     )
     print(f"claim   (new shell claims a warm worker)  {cpu['claim']:9.1f} us CPU per pass")
     print(f"ready   (Ready shell, empty plan)          {cpu['ready']:9.1f} us CPU per pass")
