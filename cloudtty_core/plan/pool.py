@@ -18,7 +18,7 @@ workers that are gone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from cloudtty_core.backends import (
@@ -207,9 +207,14 @@ def plan_pool(
         return Plan()
     ns = key.namespace
     labels = pool_labels(key)
+    # (name, account) by name; each name read once, as everything below goes by it.
     accounts = sorted(
-        (a for a in cluster.list("v1", "ServiceAccount", ns, labels) if not _deleting(a)),
-        key=_name,
+        (
+            (_name(a), a)
+            for a in cluster.list("v1", "ServiceAccount", ns, labels)
+            if not _deleting(a)
+        ),
+        key=_first,
     )
     deletes: list[ObjectRef] = []
     # Workers (name, account) whose Role and RoleBinding must exist. They are built only while
@@ -218,8 +223,7 @@ def plan_pool(
     granted: list[tuple[str, Manifest]] = []
     pending: list[Manifest] = []  # accounts whose pod is still to be made
     idle: list[tuple[Manifest, Manifest]] = []  # (account, live idle pod)
-    for account in accounts:
-        name = _name(account)
+    for name, account in accounts:
         pod = cluster.get("v1", "Pod", ns, name)
         state = session_state(name, ns, cluster)
         if pod is None or _deleting(pod):
@@ -243,16 +247,12 @@ def plan_pool(
     # Idle pods without an account of their own (or whose account is gone) cannot be trusted
     # with a session. (The pods of :func:`idle_pods`, read from the other end: a pod's own
     # account is checked before whether it is idle, which costs a read.)
-    mine = {_name(a) for a in accounts}
+    mine = {name for name, _ in accounts}
     strays = sorted(
         (
             p
             for p in cluster.list("v1", "Pod", ns, labels)
-            if not _deleting(p)
-            and (
-                _name(p) not in mine or (p.get("spec") or {}).get("serviceAccountName") != _name(p)
-            )
-            and _unclaimed(p, ns, cluster)
+            if _without_own_account(p, mine) and _unclaimed(p, ns, cluster)
         ),
         key=_name,
     )
@@ -293,6 +293,20 @@ def plan_pool(
         creates=(*creates, *changes.creates),
         updates=changes.updates,
         deletes=tuple(dict.fromkeys(deletes)),
+    )
+
+
+def _first(pair: tuple[str, Manifest]) -> str:
+    return pair[0]
+
+
+def _without_own_account(pod: Manifest, accounts: Collection[str]) -> bool:
+    """Whether a pod (not being deleted) does not run as a worker account of its own name
+    among ``accounts``."""
+    meta = _meta(pod)
+    name = str(meta.get("name") or "")
+    return not meta.get("deletionTimestamp") and (
+        name not in accounts or (pod.get("spec") or {}).get("serviceAccountName") != name
     )
 
 
