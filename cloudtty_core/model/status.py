@@ -109,8 +109,10 @@ def phase_after(
 
 def set_condition(conditions: tuple[Condition, ...], condition: Condition) -> tuple[Condition, ...]:
     """``conditions`` with ``condition`` set (see :meth:`CloudShellStatus.with_condition`)."""
-    old = next((c for c in conditions if c.type == condition.type), None)
-    if old is None:
+    for old in conditions:
+        if old.type == condition.type:
+            break
+    else:
         return (*conditions, condition)
     if old.status == condition.status:
         condition = attrs.evolve(condition, last_transition_time=old.last_transition_time)

@@ -97,10 +97,6 @@ class StatusBuilder:
             self._built = CloudShellStatus(**self._draft)
         return self._built
 
-    def _change(self, **changes: Any) -> None:
-        self._draft.update(changes)
-        self._built = None
-
     @property
     def phase(self) -> Phase | None:
         """The phase so far."""
@@ -113,16 +109,19 @@ class StatusBuilder:
 
     def step(self, event: Event, message: str, *, url: str | None = None) -> None:
         """Apply ``event`` through the transition table; record an Event when the phase moves."""
-        old = self.phase
-        new, access_url = phase_after(old, self._draft["access_url"], event, url)
-        self._change(phase=new, access_url=access_url)
+        draft = self._draft
+        old = draft["phase"]
+        new, draft["access_url"] = phase_after(old, draft["access_url"], event, url)
+        draft["phase"] = new
+        self._built = None
         if new != old:
             recorded = _event(event, message)
             index = self._phase_event
             if index is not None and self.events[index].type == recorded.type == "Normal":
-                self.events[index] = attrs.evolve(
-                    recorded,
-                    message=f"{message} (from {(self.old.phase or Phase.PENDING).value})",
+                self.events[index] = EventSpec(
+                    recorded.type,
+                    recorded.reason,
+                    f"{message} (from {(self.old.phase or Phase.PENDING).value})",
                 )
             else:  # a Warning always stays on record
                 self._phase_event = len(self.events)
@@ -132,7 +131,8 @@ class StatusBuilder:
     def set_url(self, url: str | None) -> None:
         """Keep the access URL current while Ready (the node address may change)."""
         if self.phase is Phase.READY and url:
-            self._change(access_url=url)
+            self._draft["access_url"] = url
+            self._built = None
 
     def condition(
         self, type_: str, ok: bool, reason: str, message: str = "", *, transient: bool = False
@@ -146,15 +146,9 @@ class StatusBuilder:
             self.events.append(EventSpec("Warning", reason, message or reason))
         if self._holds(type_, status, reason, message):
             return  # setting it again would change nothing (the transition time is kept)
-        condition = Condition(
-            type=type_,
-            status=status,
-            reason=reason,
-            message=message,
-            last_transition_time=self.now,
-            observed_generation=self.generation,
-        )
-        self._change(conditions=set_condition(self._draft["conditions"], condition))
+        condition = Condition(type_, status, reason, message, self.now, self.generation)
+        self._draft["conditions"] = set_condition(self._draft["conditions"], condition)
+        self._built = None
 
     def _holds(self, type_: str, status: str, reason: str, message: str) -> bool:
         """Whether every condition ``type_`` of the status so far is set exactly so (with the
@@ -176,10 +170,11 @@ class StatusBuilder:
 
     def update(self, **changes: object) -> None:
         """Set plain status fields (worker, lastScheduleTime, expiresAt, secrets)."""
-        unknown = changes.keys() - self._draft.keys()
-        if unknown:
-            raise TypeError(f"CloudShellStatus has no field {', '.join(sorted(unknown))}")
-        self._change(**changes)
+        for name in changes:
+            if name not in self._draft:
+                raise TypeError(f"CloudShellStatus has no field {name!r}")
+        self._draft.update(changes)
+        self._built = None
 
     def result(self) -> CloudShellStatus | None:
         """The new status, or None when nothing changed."""
@@ -189,8 +184,9 @@ class StatusBuilder:
         self.condition(READY, ready, reason, self._ready_message())
         conditions: tuple[Condition, ...] = self._draft["conditions"]
         ordered = tuple(sorted(conditions, key=lambda c: (_RANK.get(c.type, 99), c.type)))
-        if any(a is not b for a, b in zip(ordered, conditions, strict=True)):
-            self._change(conditions=ordered)
+        if ordered != conditions:
+            self._draft["conditions"] = ordered
+            self._built = None
         final = self.status
         return None if final == self.old else final
 
