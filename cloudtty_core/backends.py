@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import hashlib
 import re
 import shlex
@@ -144,6 +145,7 @@ def label_value(text: str) -> str:
     return f"{text[:54].rstrip('-._')}-{digest}"
 
 
+@functools.lru_cache(maxsize=4096)  # names are derived from the same shell names every pass
 def dns_label(text: str) -> str:
     """``text`` made a valid DNS-1035 label (a Service name): lower case, at most 63 characters."""
     cleaned = "".join(c if c.isalnum() and c.isascii() else "-" for c in text.lower()).strip("-")
@@ -268,7 +270,20 @@ def copy_json(value: _T) -> _T:
     return cast(_T, _copy(value))
 
 
+_IMMUTABLE_JSON = frozenset({str, int, float, bool, type(None)})
+"""JSON's scalar types, exactly (subclasses take the ``isinstance`` path)."""
+
+
 def _copy(value: Any) -> Any:
+    # Exact types first, and scalars kept without a call: this runs for every value of every
+    # object a plan builds, and plain dicts, lists and strings are nearly all of them.
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _IMMUTABLE_JSON else _copy(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _IMMUTABLE_JSON else _copy(v) for v in value]
+    if kind in _IMMUTABLE_JSON:
+        return value
     if isinstance(value, dict):
         return {k: _copy(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -579,8 +594,14 @@ class PoolKey:
     @property
     def hash(self) -> str:
         """A short stable label value for this key (``cloudtty.io/pool``)."""
-        text = f"{self.namespace}\0{self.image_backend}\0{self.image}"
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return _pool_hash(self.namespace, self.image_backend, self.image)
+
+
+@functools.lru_cache(maxsize=1024)
+def _pool_hash(namespace: str, image_backend: str, image: str) -> str:
+    # Read for every pool worker a pass looks at; a process serves a handful of pools.
+    text = f"{namespace}\0{image_backend}\0{image}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @attrs.frozen
@@ -678,7 +699,13 @@ def shell_command(shell: CloudShell) -> tuple[str, ...]:
 
     Shell syntax (pipes, ``&&``) or unbalanced quotes run through ``bash -c``.
     """
-    action = (shell.spec.command_action or "bash").strip() or "bash"
+    return _command_of((shell.spec.command_action or "bash").strip() or "bash")
+
+
+@functools.lru_cache(maxsize=1024)
+def _command_of(action: str) -> tuple[str, ...]:
+    # Every planning pass asks, and most shells run the same few commands: a tokenizer per
+    # pass cost more than the rest of building a session.
     if any(c in action for c in "|&;<>()$`\\*?[]{}~\n"):
         return ("bash", "-c", action)
     try:

@@ -128,12 +128,17 @@ def transition(phase: Phase | None, event: Event) -> Phase:
 
 def allowed_events(phase: Phase | None) -> frozenset[Event]:
     """Every event :func:`transition` accepts in ``phase``."""
-    return frozenset(e for e in Event if _accepts(phase, e))
+    return _ALLOWED_EVENTS[phase]
 
 
 def _accepts(phase: Phase | None, event: Event) -> bool:
-    try:
-        transition(phase, event)
-    except IllegalTransition:
-        return False
-    return True
+    # Read from the table rather than by catching IllegalTransition: the planner asks this
+    # several times per pass, and an exception costs far more than a lookup.
+    current = Phase.PENDING if phase is None else phase
+    return current.terminal or TRANSITIONS[event][_LIVE_COLUMNS[current]] is not None
+
+
+# The table is fixed, so each phase's set is computed once (None: no status yet).
+_ALLOWED_EVENTS: Mapping[Phase | None, frozenset[Event]] = MappingProxyType(
+    {phase: frozenset(e for e in Event if _accepts(phase, e)) for phase in (None, *Phase)}
+)

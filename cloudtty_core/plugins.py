@@ -292,7 +292,9 @@ class PluginManager:
 
     def phase_changed(self, shell: CloudShell, old: Phase | None, new: Phase, event: Event) -> None:
         """Tell every ``cloudtty_phase_changed`` observer."""
-        self._pm.hook.cloudtty_phase_changed(shell=shell, old=old, new=new, event=event)
+        caller = self._pm.hook.cloudtty_phase_changed
+        if caller.get_hookimpls():  # pluggy's call machinery costs even with nobody to call
+            caller(shell=shell, old=old, new=new, event=event)
 
     def _impls(self, hook_name: str) -> list[Any]:
         # pluggy calls implementations last-registered-first (tryfirst/trylast honoured); keep

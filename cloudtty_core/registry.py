@@ -179,7 +179,8 @@ class BackendRegistry:
     def get(self, kind: BackendKind | str, name: str) -> RegisteredBackend:
         """The registration of ``name``; raise :class:`BackendNotInstalled` naming the
         distribution to install when the name is one the project ships."""
-        kind = BackendKind(kind)
+        if type(kind) is not BackendKind:  # the enum's lookup costs more than the rest
+            kind = BackendKind(kind)
         entry = self._entries.get((kind, name))
         if entry is None:
             raise BackendNotInstalled(

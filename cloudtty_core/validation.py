@@ -300,70 +300,189 @@ def _kind(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+Check = Callable[[Any, str, list[Problem]], None]
+"""A check of one value at a path, appending what is wrong with it to a list of problems."""
+
+
 def _check_value(
     value: Any, tp: Any, path: str, spec: FieldSpec | None, problems: list[Problem]
 ) -> None:
+    _checker(tp, spec)(value, path, problems)
+
+
+@functools.cache
+def _checker(tp: Any, spec: FieldSpec | None) -> Check:
+    """The check of values of type ``tp`` (a field's annotation) described by ``spec``.
+
+    Built once per type and field description: every shell is validated at every planning
+    pass, and reading the annotation and the field table each time cost more than the checks.
+    """
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return
         members = [a for a in args if a is not type(None)]
-        if len(members) > 1:  # runAsUser: a number or text
-            _check_int_or_string(value, path, spec, problems)
-            return
-        tp, origin, args = members[0], typing.get_origin(members[0]), typing.get_args(members[0])
+        inner = (
+            _int_or_string_checker(spec)  # runAsUser: a number or text
+            if len(members) > 1
+            else _checker(members[0], spec)
+        )
+        if type(None) not in args:
+            return inner
+
+        def check_optional(value: Any, path: str, problems: list[Problem]) -> None:
+            if value is not None:
+                inner(value, path, problems)
+
+        return check_optional
     if attrs.has(tp):
-        _check_object(value, tp, path, problems)
-    elif tp is str:
+        return _object_checker(tp)
+    if tp is str:
+        return _string_checker(spec)
+    if tp is bool:
+        return _check_bool
+    if tp is int:
+        return _int_checker(spec)
+    if tp is datetime:
+        return _check_time
+    if tp is Phase:
+        return _check_phase
+    if origin is tuple:
+        return _list_checker(_checker(args[0], None), spec)
+    if origin in (dict, Mapping) or tp is dict:
+        return _map_checker(args)
+    return _unknown_type_checker(tp)
+
+
+def _object_checker(cls: type) -> Check:
+    hints = _types(cls)
+    fields = [
+        (
+            key,
+            field_spec(f).required,
+            _unconstrained_types(hints[f.name], field_spec(f)),
+            _checker(hints[f.name], field_spec(f)),
+        )
+        for key, f in json_fields(cls).items()
+    ]
+    known = frozenset(key for key, _, _, _ in fields)
+
+    def check_object(value: Any, path: str, problems: list[Problem]) -> None:
+        if not isinstance(value, Mapping):
+            problems.append(Problem(path, f"must be an object, not {_kind(value)}"))
+            return
+        for key in value:
+            if key not in known:
+                problems.append(Problem(f"{path}.{key}", "unknown field"))
+        for key, required, accepted, check in fields:
+            if key not in value:
+                if required:
+                    problems.append(Problem(f"{path}.{key}", "required"))
+                continue
+            item = value[key]
+            if type(item) not in accepted:
+                check(item, f"{path}.{key}", problems)
+
+    return check_object
+
+
+def _unconstrained_types(tp: Any, spec: FieldSpec) -> frozenset[type]:
+    """The exact types a field's value may have for its check to find nothing whatever the
+    value: plain strings, booleans and integers the field sets no bounds on (and None when it
+    is optional). Such values are accepted without calling the check."""
+    args = typing.get_args(tp)
+    optional = typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args
+    members = [a for a in args if a is not type(None)] if optional else [tp]
+    if len(members) != 1:
+        return frozenset()
+    member = members[0]
+    free = (
+        (member is str and not spec.enum and spec.max_length is None and spec.rule is None)
+        or member is bool
+        or (member is int and spec.minimum is None and spec.maximum is None)
+    )
+    if not free:
+        return frozenset()
+    return frozenset({member, type(None)} if optional else {member})
+
+
+def _string_checker(spec: FieldSpec | None) -> Check:
+    # What _check_string does, with the field's constraints and rule looked up once: strings
+    # are most of what a shell holds.
+    enum = spec.enum if spec is not None else ()
+    max_length = spec.max_length if spec is not None else None
+    rule = RULES[spec.rule].check if spec is not None and spec.rule is not None else None
+
+    def check_string(value: Any, path: str, problems: list[Problem]) -> None:
         if not isinstance(value, str):
             problems.append(Problem(path, f"must be a string, not {_kind(value)}"))
-        else:
-            _check_string(value, path, spec, problems)
-    elif tp is bool:
-        if not isinstance(value, bool):
-            problems.append(Problem(path, f"must be a boolean, not {_kind(value)}"))
-    elif tp is int:
+            return
+        if enum and value not in enum:
+            problems.append(Problem(path, f"must be one of {', '.join(enum)}, not {value!r}"))
+        if max_length is not None and len(value) > max_length:
+            problems.append(Problem(path, f"must be at most {max_length} characters"))
+        if rule is not None:
+            message = rule(value)
+            if message:
+                problems.append(Problem(path, message))
+
+    return check_string
+
+
+def _check_bool(value: Any, path: str, problems: list[Problem]) -> None:
+    if not isinstance(value, bool):
+        problems.append(Problem(path, f"must be a boolean, not {_kind(value)}"))
+
+
+def _int_checker(spec: FieldSpec | None) -> Check:
+    def check_int(value: Any, path: str, problems: list[Problem]) -> None:
         if not isinstance(value, int) or isinstance(value, bool):
             problems.append(Problem(path, f"must be an integer, not {_kind(value)}"))
         else:
             _check_range(value, path, spec, problems)
-    elif tp is datetime:
-        _check_time(value, path, problems)
-    elif tp is Phase:
-        if not isinstance(value, str) or not _is_phase(value):
-            names = ", ".join(p.value for p in Phase)
-            problems.append(Problem(path, f"must be one of {names}, not {value!r}"))
-    elif origin is tuple:
-        if not isinstance(value, list):
-            problems.append(Problem(path, f"must be a list, not {_kind(value)}"))
-        else:
-            for i, item in enumerate(value):
-                _check_value(item, args[0], f"{path}[{i}]", None, problems)
-            if spec is not None and spec.list_key is not None:
-                _check_unique(value, spec.list_key, path, problems)
-    elif origin in (dict, Mapping) or tp is dict:
+
+    return check_int
+
+
+def _int_or_string_checker(spec: FieldSpec | None) -> Check:
+    def check_int_or_string(value: Any, path: str, problems: list[Problem]) -> None:
+        _check_int_or_string(value, path, spec, problems)
+
+    return check_int_or_string
+
+
+def _map_checker(args: tuple[Any, ...]) -> Check:
+    def check_map(value: Any, path: str, problems: list[Problem]) -> None:
         _check_map(value, args, path, problems)
-    else:  # pragma: no cover - a model field of a type this module does not know
+
+    return check_map
+
+
+def _unknown_type_checker(tp: Any) -> Check:  # pragma: no cover - a model type not handled
+    def fail(value: Any, path: str, problems: list[Problem]) -> None:
         raise TypeError(f"{path}: no validation for type {tp!r}")
 
+    return fail
 
-def _check_object(value: Any, cls: type, path: str, problems: list[Problem]) -> None:
-    if not isinstance(value, Mapping):
-        problems.append(Problem(path, f"must be an object, not {_kind(value)}"))
-        return
-    fields = json_fields(cls)
-    hints = _types(cls)
-    for key in value:
-        if key not in fields:
-            problems.append(Problem(f"{path}.{key}", "unknown field"))
-    for key, f in fields.items():
-        spec = field_spec(f)
-        if key not in value:
-            if spec.required:
-                problems.append(Problem(f"{path}.{key}", "required"))
-            continue
-        _check_value(value[key], hints[f.name], f"{path}.{key}", spec, problems)
+
+def _check_phase(value: Any, path: str, problems: list[Problem]) -> None:
+    if not isinstance(value, str) or not _is_phase(value):
+        names = ", ".join(p.value for p in Phase)
+        problems.append(Problem(path, f"must be one of {names}, not {value!r}"))
+
+
+def _list_checker(check_item: Check, spec: FieldSpec | None) -> Check:
+    list_key = spec.list_key if spec is not None else None
+
+    def check_list(value: Any, path: str, problems: list[Problem]) -> None:
+        if not isinstance(value, list):
+            problems.append(Problem(path, f"must be a list, not {_kind(value)}"))
+            return
+        for i, item in enumerate(value):
+            check_item(item, f"{path}[{i}]", problems)
+        if list_key is not None:
+            _check_unique(value, list_key, path, problems)
+
+    return check_list
 
 
 def _check_unique(items: list[Any], key: str, path: str, problems: list[Problem]) -> None:

@@ -7,6 +7,7 @@ server-filled metadata (uid, resourceVersion, generation) only when set.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +28,18 @@ Manifest = dict[str, Any]
 
 def parse_time(value: str | datetime) -> datetime:
     """Read an RFC 3339 time (``2024-05-01T10:00:00Z``); the result is always timezone-aware."""
-    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"time without a timezone: {value!r}")
+        return value
+    return _parse_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text(value: str) -> datetime:
+    # A shell's times are read at every pass, by validation and again by the converter, and
+    # its conditions often share one: datetimes are immutable, so a parsed one is reused.
+    parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         raise ValueError(f"time without a timezone: {value!r}")
     return parsed

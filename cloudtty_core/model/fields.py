@@ -7,7 +7,9 @@ and nothing else in the project repeats them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -72,4 +74,11 @@ def json_name(field: attrs.Attribute[Any]) -> str:
 
 def json_fields(cls: type) -> Mapping[str, attrs.Attribute[Any]]:
     """The attrs fields of a model class keyed by JSON name, in declaration order."""
-    return {json_name(f): f for f in attrs.fields(cls)}
+    return _json_fields(cls)
+
+
+@functools.cache
+def _json_fields(cls: type) -> Mapping[str, attrs.Attribute[Any]]:
+    # A class's fields never change: validation reads this table for every object it checks,
+    # so it is built once per class (read-only, as it is shared).
+    return MappingProxyType({json_name(f): f for f in attrs.fields(cls)})

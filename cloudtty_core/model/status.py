@@ -74,17 +74,10 @@ class CloudShellStatus:
         Entering or staying in Ready needs a URL (``access_url`` or the current one); leaving
         Ready for any other phase clears it. Raises :class:`IllegalTransition` otherwise.
         """
-        phase = transition(self.phase, event)
-        if phase is Phase.READY:
-            url = access_url or self.access_url
-            if not url:
-                raise IllegalTransition(
-                    self.phase or Phase.PENDING, event, "Ready needs an access URL"
-                )
-            return attrs.evolve(self, phase=phase, access_url=url)
+        phase, url = phase_after(self.phase, self.access_url, event, access_url)
         if phase.terminal and phase is self.phase:
             return self
-        return attrs.evolve(self, phase=phase, access_url=None)
+        return attrs.evolve(self, phase=phase, access_url=url)
 
     def condition(self, type_: str) -> Condition | None:
         """The condition of that type, if any."""
@@ -95,11 +88,32 @@ class CloudShellStatus:
 
         Mirrors ``meta.SetStatusCondition``: the condition replaces the one of the same type.
         """
-        old = self.condition(condition.type)
-        if old is not None and old.status == condition.status:
-            condition = attrs.evolve(condition, last_transition_time=old.last_transition_time)
-        if old is None:
-            conditions = (*self.conditions, condition)
-        else:
-            conditions = tuple(condition if c.type == old.type else c for c in self.conditions)
-        return attrs.evolve(self, conditions=conditions)
+        return attrs.evolve(self, conditions=set_condition(self.conditions, condition))
+
+
+def phase_after(
+    phase: Phase | None, access_url: str | None, event: Event, new_url: str | None = None
+) -> tuple[Phase, str | None]:
+    """The phase and access URL of a status in ``phase`` with ``access_url`` after ``event``
+    (see :meth:`CloudShellStatus.after`; ``new_url`` is the URL the event brings, if any)."""
+    target = transition(phase, event)
+    if target is Phase.READY:
+        url = new_url or access_url
+        if not url:
+            raise IllegalTransition(phase or Phase.PENDING, event, "Ready needs an access URL")
+        return target, url
+    if target.terminal and target is phase:
+        return target, access_url
+    return target, None
+
+
+def set_condition(conditions: tuple[Condition, ...], condition: Condition) -> tuple[Condition, ...]:
+    """``conditions`` with ``condition`` set (see :meth:`CloudShellStatus.with_condition`)."""
+    for old in conditions:
+        if old.type == condition.type:
+            break
+    else:
+        return (*conditions, condition)
+    if old.status == condition.status:
+        condition = attrs.evolve(condition, last_transition_time=old.last_transition_time)
+    return tuple(condition if c.type == old.type else c for c in conditions)

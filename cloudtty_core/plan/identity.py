@@ -90,12 +90,17 @@ def fresh_worker_name(
     raise RuntimeError(f"the name source gave {_MAX_DRAWS} names in use in a row")
 
 
-def _meta(name: str, namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
-    return {
+def _meta(
+    name: str, namespace: str, labels: Mapping[str, str], owner: Manifest | None = None
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {
         "name": name,
         "namespace": namespace,
         "labels": {**labels, LABEL_MANAGED_BY: MANAGED_BY, LABEL_ROLE: ROLE_WORKER},
     }
+    if owner is not None:
+        meta["ownerReferences"] = [_controller_reference(owner)]
+    return meta
 
 
 def worker_account(
@@ -113,12 +118,16 @@ def worker_account(
     return account
 
 
-def session_role(name: str, namespace: str, labels: Mapping[str, str]) -> Manifest:
-    """The Role letting the worker read its own session Secret and nothing else."""
+def session_role(
+    name: str, namespace: str, labels: Mapping[str, str], *, owner: Manifest | None = None
+) -> Manifest:
+    """The Role letting the worker read its own session Secret and nothing else; with
+    ``owner``, as :func:`owned_by` would make it (built at once: the pool builds one per
+    worker at every pass)."""
     return {
         "apiVersion": RBAC_API,
         "kind": "Role",
-        "metadata": _meta(name, namespace, labels),
+        "metadata": _meta(name, namespace, labels, owner),
         "rules": [
             {
                 "apiGroups": [""],
@@ -130,12 +139,15 @@ def session_role(name: str, namespace: str, labels: Mapping[str, str]) -> Manife
     }
 
 
-def session_binding(name: str, namespace: str, labels: Mapping[str, str]) -> Manifest:
-    """The RoleBinding of the worker's Role to the worker's ServiceAccount."""
+def session_binding(
+    name: str, namespace: str, labels: Mapping[str, str], *, owner: Manifest | None = None
+) -> Manifest:
+    """The RoleBinding of the worker's Role to the worker's ServiceAccount; with ``owner``,
+    as :func:`owned_by` would make it."""
     return {
         "apiVersion": RBAC_API,
         "kind": "RoleBinding",
-        "metadata": _meta(name, namespace, labels),
+        "metadata": _meta(name, namespace, labels, owner),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
         "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
     }
@@ -147,21 +159,23 @@ def owned_by(manifest: Manifest, owner: Manifest) -> Manifest:
     No ``blockOwnerDeletion``: nothing waits for a worker's parts to go, and setting it would
     need rights on the owner's finalizers.
     """
-    meta = owner.get("metadata") or {}
     out = dict(manifest)
     out["metadata"] = {
         **(manifest.get("metadata") or {}),
-        "ownerReferences": [
-            {
-                "apiVersion": owner.get("apiVersion", "v1"),
-                "kind": owner.get("kind", "ServiceAccount"),
-                "name": meta.get("name", ""),
-                "uid": meta.get("uid", ""),
-                "controller": True,
-            }
-        ],
+        "ownerReferences": [_controller_reference(owner)],
     }
     return out
+
+
+def _controller_reference(owner: Manifest) -> dict[str, Any]:
+    meta = owner.get("metadata") or {}
+    return {
+        "apiVersion": owner.get("apiVersion", "v1"),
+        "kind": owner.get("kind", "ServiceAccount"),
+        "name": meta.get("name", ""),
+        "uid": meta.get("uid", ""),
+        "controller": True,
+    }
 
 
 def _get(cluster: ClusterView, api_version: str, kind: str, ns: str, name: str) -> Manifest | None:
@@ -205,11 +219,13 @@ def account_ref(pod: Mapping[str, Any], cluster: ClusterView) -> ObjectRef | Non
 def has_access(pod: Mapping[str, Any], cluster: ClusterView) -> bool:
     """Whether ``pod`` runs as its own worker account, and that account may read its session
     (account, Role and RoleBinding all exist)."""
-    if worker_account_of(pod, cluster) is None:
+    account = worker_account_of(pod, cluster)
+    if account is None or (account.get("metadata") or {}).get("deletionTimestamp"):
         return False
     meta = pod.get("metadata") or {}
     name, namespace = str(meta.get("name") or ""), str(meta.get("namespace") or "")
+    # The account is read already; its Role and RoleBinding are named like it.
     return all(
         _get(cluster, api_version, kind, namespace, name) is not None
-        for api_version, kind in WORKER_KINDS
+        for api_version, kind in WORKER_KINDS[1:]
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from cloudtty_core.backends import ClusterView, ObjectRef, copy_json
+from cloudtty_core.backends import ClusterView, copy_json
 from cloudtty_core.model import Manifest
 
 __all__ = ["ObjectChanges", "contains", "diff_objects", "merge", "normalize"]
@@ -25,7 +25,9 @@ def normalize(manifest: Manifest) -> Manifest:
     base64 ``data`` (so wanted and observed Secrets compare equal)."""
     if manifest.get("kind") != "Secret" or "stringData" not in manifest:
         return manifest
-    out = copy_json(manifest)
+    # Only the top level changes: the rest is shared with ``manifest``, as it is for every
+    # other kind (the callers copy what they change further).
+    out = dict(manifest)
     data = dict(out.get("data") or {})
     for key, value in (out.pop("stringData") or {}).items():
         data[key] = base64.b64encode(str(value).encode()).decode()
@@ -33,41 +35,73 @@ def normalize(manifest: Manifest) -> Manifest:
     return out
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+"""JSON's scalar types: compared by value, without the Mapping and sequence checks (exact
+types only; subclasses take the general path)."""
+
+
 def contains(observed: Any, wanted: Any) -> bool:
     """Whether ``observed`` has every field of ``wanted`` with the same value (recursively;
     lists must have the same length and match element by element)."""
     if observed is wanted:  # the caches share interned strings and unchanged parts
         return True
+    if type(wanted) in _SCALARS:
+        return bool(observed == wanted)
     if type(wanted) is dict or isinstance(wanted, Mapping):
         if not (type(observed) is dict or isinstance(observed, Mapping)):
             return False
         for key, value in wanted.items():
-            if key not in observed or not contains(observed[key], value):
+            if key not in observed:
+                return False
+            item = observed[key]
+            # Equal values contain each other, and == settles scalars and most nested parts
+            # without a call per level (dicts of different sizes compare unequal at once).
+            if item is value or item == value:
+                continue
+            if type(value) in _SCALARS or not contains(item, value):
                 return False
         return True
-    if isinstance(wanted, list | tuple):
-        return (
-            isinstance(observed, list | tuple)
-            and len(observed) == len(wanted)
-            and all(contains(o, w) for o, w in zip(observed, wanted, strict=True))
-        )
+    if type(wanted) is list or isinstance(wanted, list | tuple):
+        if not isinstance(observed, list | tuple) or len(observed) != len(wanted):
+            return False
+        for item, value in zip(observed, wanted, strict=True):
+            if item is value or item == value:
+                continue
+            if type(value) in _SCALARS or not contains(item, value):
+                return False
+        return True
     return bool(observed == wanted)
 
 
 def merge(observed: Any, wanted: Any) -> Any:
     """``wanted`` laid over ``observed``: wanted values win, the server's extra fields stay
     (element by element for lists of the same length)."""
-    if isinstance(wanted, Mapping) and isinstance(observed, Mapping):
-        out = dict(copy_json(observed))
+    # Exact types first: the ABC check costs several times more, and JSON is plain dicts.
+    if (type(wanted) is dict or isinstance(wanted, Mapping)) and (
+        type(observed) is dict or isinstance(observed, Mapping)
+    ):
+        # Each observed field is copied once, by the recursion when ``wanted`` has it too
+        # (copying the whole object at every level cost its size times its depth). The keys
+        # keep their order: observed ones first, then those only ``wanted`` has.
+        out = {}
+        for key, value in observed.items():
+            if key not in wanted:
+                out[key] = copy_json(value)
+                continue
+            new = wanted[key]
+            # A wanted scalar simply wins: no call for what most fields are.
+            out[key] = new if type(new) in _SCALARS else merge(value, new)
         for key, value in wanted.items():
-            out[key] = merge(observed.get(key), value)
+            if key not in out:
+                out[key] = copy_json(value)
         return out
     if (
-        isinstance(wanted, list | tuple)
-        and isinstance(observed, list | tuple)
+        (type(wanted) is list or isinstance(wanted, list | tuple))
+        and (type(observed) is list or isinstance(observed, list | tuple))
         and len(wanted) == len(observed)
     ):
-        return [merge(o, w) for o, w in zip(observed, wanted, strict=True)]
+        pairs = zip(observed, wanted, strict=True)
+        return [w if type(w) in _SCALARS else merge(o, w) for o, w in pairs]
     return copy_json(wanted)
 
 
@@ -79,9 +113,11 @@ class ObjectChanges:
     updates: tuple[Manifest, ...] = ()
 
 
-def _observed(cluster: ClusterView, wanted: Manifest) -> Manifest | None:
-    ref = ObjectRef.of(wanted)
-    return cluster.get(ref.api_version, ref.kind, ref.namespace, ref.name)
+def _observed(cluster: ClusterView, wanted: Manifest, meta: Mapping[str, Any]) -> Manifest | None:
+    # The object ObjectRef.of(wanted) names, read without building the reference: this runs
+    # for every wanted object of every pass (two per idle worker in a pool pass).
+    namespace = meta.get("namespace") or None
+    return cluster.get(str(wanted["apiVersion"]), str(wanted["kind"]), namespace, str(meta["name"]))
 
 
 def diff_objects(cluster: ClusterView, wanted: Iterable[Manifest]) -> ObjectChanges:
@@ -99,7 +135,7 @@ def diff_objects(cluster: ClusterView, wanted: Iterable[Manifest]) -> ObjectChan
         if not meta.get("name"):
             creates.append(item)
             continue
-        observed = _observed(cluster, item)
+        observed = _observed(cluster, item, meta)
         if observed is None:
             fresh = copy_json(item)
             fresh["metadata"].pop("resourceVersion", None)

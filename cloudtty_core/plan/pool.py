@@ -18,7 +18,7 @@ workers that are gone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from cloudtty_core.backends import (
@@ -129,14 +129,14 @@ def idle_pods(key: PoolKey, cluster: ClusterView) -> list[Manifest]:
     """Every pool worker pod of ``key`` not claimed by a shell (starting, ready or broken),
     sorted by name."""
     pods = cluster.list("v1", "Pod", key.namespace, pool_labels(key))
-    return sorted(
-        (
-            p
-            for p in pods
-            if LABEL_SHELL_UID not in (_meta(p).get("labels") or {})
-            and session_state(_name(p), key.namespace, cluster) != STATE_CLAIMED
-        ),
-        key=_name,
+    return sorted((p for p in pods if _unclaimed(p, key.namespace, cluster)), key=_name)
+
+
+def _unclaimed(pod: Manifest, namespace: str, cluster: ClusterView) -> bool:
+    """Whether a pool worker pod serves no shell (see :func:`idle_pods`)."""
+    return (
+        LABEL_SHELL_UID not in (_meta(pod).get("labels") or {})
+        and session_state(_name(pod), namespace, cluster) != STATE_CLAIMED
     )
 
 
@@ -165,12 +165,14 @@ def claimable_worker(session: Manifest, key: PoolKey, cluster: ClusterView) -> M
     meta = _meta(session)
     worker = str((meta.get("labels") or {}).get(LABEL_WORKER) or "")
     pod = cluster.get("v1", "Pod", key.namespace, worker) if worker else None
+    if pod is None or meta.get("deletionTimestamp"):
+        return None
+    pod_meta = _meta(pod)
+    pod_labels = pod_meta.get("labels") or {}
     if (
-        pod is not None
-        and not _deleting(session)
-        and _meta(pod).get("labels", {}).get(LABEL_POOL) == key.hash
-        and LABEL_SHELL_UID not in (_meta(pod).get("labels") or {})
-        and any(o.get("uid") == meta.get("uid") for o in _meta(pod).get("ownerReferences") or ())
+        pod_meta.get("labels", {}).get(LABEL_POOL) == key.hash
+        and LABEL_SHELL_UID not in pod_labels
+        and any(o.get("uid") == meta.get("uid") for o in pod_meta.get("ownerReferences") or ())
         and _alive(pod)
         and is_ready(pod)
         and has_access(pod, cluster)
@@ -205,16 +207,23 @@ def plan_pool(
         return Plan()
     ns = key.namespace
     labels = pool_labels(key)
+    # (name, account) by name; each name read once, as everything below goes by it.
     accounts = sorted(
-        (a for a in cluster.list("v1", "ServiceAccount", ns, labels) if not _deleting(a)),
-        key=_name,
+        (
+            (_name(a), a)
+            for a in cluster.list("v1", "ServiceAccount", ns, labels)
+            if not _deleting(a)
+        ),
+        key=_first,
     )
     deletes: list[ObjectRef] = []
-    wanted: list[Manifest] = []
+    # Workers (name, account) whose Role and RoleBinding must exist. They are built only while
+    # being compared, at the end: thousands of objects kept to the end of the pass outlive the
+    # garbage collector's young generations, and every full collection walks them again.
+    granted: list[tuple[str, Manifest]] = []
     pending: list[Manifest] = []  # accounts whose pod is still to be made
     idle: list[tuple[Manifest, Manifest]] = []  # (account, live idle pod)
-    for account in accounts:
-        name = _name(account)
+    for name, account in accounts:
         pod = cluster.get("v1", "Pod", ns, name)
         state = session_state(name, ns, cluster)
         if pod is None or _deleting(pod):
@@ -227,24 +236,27 @@ def plan_pool(
             # The shell owns the worker now (and deletes the account with it); until then the
             # worker keeps the right to read its session.
             if _alive(pod):
-                wanted += _grants(name, ns, labels, account)
+                granted.append((name, account))
             continue
         if not _alive(pod) or state is None:
             # Failed, finished, or its session Secret is gone (the pod goes with it).
             deletes += [ObjectRef.of(account), ObjectRef.of(pod)]
             continue
         idle.append((account, pod))
-        wanted += _grants(name, ns, labels, account)
+        granted.append((name, account))
     # Idle pods without an account of their own (or whose account is gone) cannot be trusted
-    # with a session.
-    mine = {_name(a) for a in accounts}
-    deletes += [
-        ObjectRef.of(p)
-        for p in idle_pods(key, cluster)
-        if not _deleting(p)
-        and (_name(p) not in mine or (p.get("spec") or {}).get("serviceAccountName") != _name(p))
-        and ObjectRef.of(p) not in deletes
-    ]
+    # with a session. (The pods of :func:`idle_pods`, read from the other end: a pod's own
+    # account is checked before whether it is idle, which costs a read.)
+    mine = {name for name, _ in accounts}
+    strays = sorted(
+        (
+            p
+            for p in cluster.list("v1", "Pod", ns, labels)
+            if _without_own_account(p, mine) and _unclaimed(p, ns, cluster)
+        ),
+        key=_name,
+    )
+    deletes += [ObjectRef.of(p) for p in strays if ObjectRef.of(p) not in deletes]
 
     target = settings.min_idle_for(ns) if image.supports_warm_pool else 0
     creates: list[Manifest] = []
@@ -263,7 +275,7 @@ def plan_pool(
             deletes.append(ObjectRef.of(account))
             if pod is not None:
                 deletes.append(ObjectRef.of(pod))
-                wanted = [w for w in wanted if _name(w) != _name(account)]
+                granted = [(n, a) for n, a in granted if n != _name(account)]
             else:
                 pending.remove(account)
     for account in pending:
@@ -274,8 +286,9 @@ def plan_pool(
         elif not _deleting(session):
             pod = image.worker_pod(WorkerRequest(key, settings))
             creates.append(_idle_worker(pod, key, name, session))
-            wanted += _grants(name, ns, labels, account)
-    changes = diff_objects(cluster, wanted)
+            granted.append((name, account))
+    grants = (grant for name, account in granted for grant in _grants(name, ns, labels, account))
+    changes = diff_objects(cluster, grants)
     return Plan(
         creates=(*creates, *changes.creates),
         updates=changes.updates,
@@ -283,10 +296,24 @@ def plan_pool(
     )
 
 
+def _first(pair: tuple[str, Manifest]) -> str:
+    return pair[0]
+
+
+def _without_own_account(pod: Manifest, accounts: Collection[str]) -> bool:
+    """Whether a pod (not being deleted) does not run as a worker account of its own name
+    among ``accounts``."""
+    meta = _meta(pod)
+    name = str(meta.get("name") or "")
+    return not meta.get("deletionTimestamp") and (
+        name not in accounts or (pod.get("spec") or {}).get("serviceAccountName") != name
+    )
+
+
 def _grants(name: str, ns: str, labels: Mapping[str, str], account: Manifest) -> list[Manifest]:
     return [
-        owned_by(session_role(name, ns, labels), account),
-        owned_by(session_binding(name, ns, labels), account),
+        session_role(name, ns, labels, owner=account),
+        session_binding(name, ns, labels, owner=account),
     ]
 
 

@@ -12,10 +12,12 @@ step (a worker lost on the way) keeps its own Event.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import attrs
 
 from cloudtty_core.model import CloudShell, CloudShellStatus, Condition
+from cloudtty_core.model.status import phase_after, set_condition
 from cloudtty_core.phases import Event, Phase, allowed_events
 
 from .types import EventSpec, PlanHooks
@@ -46,6 +48,8 @@ READY = "Ready"
 
 CONDITION_ORDER = (ACCEPTED, KUBECONFIG_READY, AUTH_READY, WORKER_READY, ROUTE_READY, READY)
 
+_RANK = {type_: rank for rank, type_ in enumerate(CONDITION_ORDER)}
+
 _WARNING_EVENTS = frozenset(
     {
         Event.SPEC_INVALID,
@@ -57,41 +61,67 @@ _WARNING_EVENTS = frozenset(
 )
 
 
+_STATUS_FIELDS = tuple(f.name for f in attrs.fields(CloudShellStatus))
+
+
 class StatusBuilder:
-    """Accumulates the changes of one planning pass to a shell's status."""
+    """Accumulates the changes of one planning pass to a shell's status.
+
+    The changes go into a draft of the status's fields, and the status is built when it is
+    read (once or twice a pass): building a new frozen status at each of a pass's dozen
+    changes cost more than the rest of the bookkeeping.
+    """
 
     def __init__(self, shell: CloudShell, generation: int, now: datetime, hooks: PlanHooks) -> None:
         self.shell = shell
         self.old = shell.status
-        self.status = attrs.evolve(shell.status, observed_generation=generation)
         self.generation = generation
         self.now = now
         self.hooks = hooks
         self.events: list[EventSpec] = []
         self._phase_event: int | None = None  # index in events of this pass's phase Event
+        self._old_conditions: dict[str, Condition] = {}  # the first of each type, as condition()
+        for condition in shell.status.conditions:
+            self._old_conditions.setdefault(condition.type, condition)
+        self._draft: dict[str, Any] = {name: getattr(shell.status, name) for name in _STATUS_FIELDS}
+        self._draft["observed_generation"] = generation
+        # The status the draft describes, while nothing changed since it was built.
+        self._built: CloudShellStatus | None = (
+            shell.status if shell.status.observed_generation == generation else None
+        )
+
+    @property
+    def status(self) -> CloudShellStatus:
+        """The status so far."""
+        if self._built is None:
+            self._built = CloudShellStatus(**self._draft)
+        return self._built
 
     @property
     def phase(self) -> Phase | None:
         """The phase so far."""
-        return self.status.phase
+        phase: Phase | None = self._draft["phase"]
+        return phase
 
     def can(self, event: Event) -> bool:
         """Whether ``event`` is legal in the phase so far."""
-        return event in allowed_events(self.status.phase)
+        return event in allowed_events(self.phase)
 
     def step(self, event: Event, message: str, *, url: str | None = None) -> None:
         """Apply ``event`` through the transition table; record an Event when the phase moves."""
-        old = self.status.phase
-        self.status = self.status.after(event, access_url=url)
-        new = self.status.phase
-        assert new is not None  # after() always yields a phase
+        draft = self._draft
+        old = draft["phase"]
+        new, draft["access_url"] = phase_after(old, draft["access_url"], event, url)
+        draft["phase"] = new
+        self._built = None
         if new != old:
             recorded = _event(event, message)
             index = self._phase_event
             if index is not None and self.events[index].type == recorded.type == "Normal":
-                self.events[index] = attrs.evolve(
-                    recorded,
-                    message=f"{message} (from {(self.old.phase or Phase.PENDING).value})",
+                self.events[index] = EventSpec(
+                    recorded.type,
+                    recorded.reason,
+                    f"{message} (from {(self.old.phase or Phase.PENDING).value})",
                 )
             else:  # a Warning always stays on record
                 self._phase_event = len(self.events)
@@ -100,58 +130,72 @@ class StatusBuilder:
 
     def set_url(self, url: str | None) -> None:
         """Keep the access URL current while Ready (the node address may change)."""
-        if self.status.phase is Phase.READY and url:
-            self.status = attrs.evolve(self.status, access_url=url)
+        if self.phase is Phase.READY and url:
+            self._draft["access_url"] = url
+            self._built = None
 
     def condition(
         self, type_: str, ok: bool, reason: str, message: str = "", *, transient: bool = False
     ) -> None:
         """Set condition ``type_``. A problem (False, not ``transient``) that is new or has a
         new reason records a Warning event; progress and recovery show in the phase events."""
-        previous = self.old.condition(type_)
+        previous = self._old_conditions.get(type_)
         status = "True" if ok else "False"
         changed = previous is None or (previous.status, previous.reason) != (status, reason)
         if changed and not ok and not transient and type_ != READY:
             self.events.append(EventSpec("Warning", reason, message or reason))
-        self.status = self.status.with_condition(
-            Condition(
-                type=type_,
-                status=status,
-                reason=reason,
-                message=message,
-                last_transition_time=self.now,
-                observed_generation=self.generation,
-            )
-        )
+        if self._holds(type_, status, reason, message):
+            return  # setting it again would change nothing (the transition time is kept)
+        condition = Condition(type_, status, reason, message, self.now, self.generation)
+        self._draft["conditions"] = set_condition(self._draft["conditions"], condition)
+        self._built = None
+
+    def _holds(self, type_: str, status: str, reason: str, message: str) -> bool:
+        """Whether every condition ``type_`` of the status so far is set exactly so (with the
+        first one's transition time, which setting it again would keep)."""
+        first: Condition | None = None
+        for condition in self._draft["conditions"]:
+            if condition.type != type_:
+                continue
+            first = first or condition
+            if (
+                condition.status != status
+                or condition.reason != reason
+                or condition.message != message
+                or condition.observed_generation != self.generation
+                or condition.last_transition_time != first.last_transition_time
+            ):
+                return False
+        return first is not None
 
     def update(self, **changes: object) -> None:
         """Set plain status fields (worker, lastScheduleTime, expiresAt, secrets)."""
-        self.status = attrs.evolve(self.status, **changes)  # type: ignore[arg-type]
+        for name in changes:
+            if name not in self._draft:
+                raise TypeError(f"CloudShellStatus has no field {name!r}")
+        self._draft.update(changes)
+        self._built = None
 
     def result(self) -> CloudShellStatus | None:
         """The new status, or None when nothing changed."""
-        ready = self.status.phase is Phase.READY
-        reason = "Ready" if ready else str(self.status.phase or Phase.PENDING)
-        self.condition(READY, ready, reason, _ready_message(self.status))
-        ordered = tuple(
-            sorted(
-                self.status.conditions,
-                key=lambda c: (
-                    CONDITION_ORDER.index(c.type) if c.type in CONDITION_ORDER else 99,
-                    c.type,
-                ),
-            )
-        )
-        final = attrs.evolve(self.status, conditions=ordered)
+        phase = self.phase
+        ready = phase is Phase.READY
+        reason = "Ready" if ready else str(phase or Phase.PENDING)
+        self.condition(READY, ready, reason, self._ready_message())
+        conditions: tuple[Condition, ...] = self._draft["conditions"]
+        ordered = tuple(sorted(conditions, key=lambda c: (_RANK.get(c.type, 99), c.type)))
+        if ordered != conditions:
+            self._draft["conditions"] = ordered
+            self._built = None
+        final = self.status
         return None if final == self.old else final
+
+    def _ready_message(self) -> str:
+        if self.phase is Phase.READY:
+            return f"the terminal is served at {self._draft['access_url']}"
+        waiting = [c for c in self._draft["conditions"] if c.type != READY and c.status == "False"]
+        return waiting[0].message if waiting else ""
 
 
 def _event(event: Event, message: str) -> EventSpec:
     return EventSpec("Warning" if event in _WARNING_EVENTS else "Normal", event.value, message)
-
-
-def _ready_message(status: CloudShellStatus) -> str:
-    if status.phase is Phase.READY:
-        return f"the terminal is served at {status.access_url}"
-    waiting = [c for c in status.conditions if c.type != READY and c.status == "False"]
-    return waiting[0].message if waiting else ""
