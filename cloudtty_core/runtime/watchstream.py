@@ -156,13 +156,16 @@ class WatchStream:
         Returns a future done when the stream ends (None), is closed (None), breaks or says
         nothing for ``idle_timeout`` seconds (the ``broken`` error), or ``on_batch`` raises
         (its error); the stream is closed then. Returns None, and reads nothing, when the body
-        is not one the loop can read (see the module): iterate the stream in a thread then.
+        is not one the loop can read (see the module), or the loop has no selector: iterate
+        the stream in a thread then.
         """
+        loop = asyncio.get_running_loop()
+        if not isinstance(loop, asyncio.SelectorEventLoop):
+            return None  # a loop without add_reader (Windows' proactor, say)
         socket_file = _plain_chunked_body(self._response)
         sock = getattr(getattr(self._response, "_connection", None), "sock", None)
         if socket_file is None or sock is None or self._closed:
             return None
-        loop = asyncio.get_running_loop()
         sock.setblocking(False)
         try:
             # What the official client's header parsing read ahead stays in its buffer; with
