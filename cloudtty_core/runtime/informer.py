@@ -5,8 +5,9 @@ resourceVersion with bookmarks, so the steady state costs no request at all. A s
 ends (server timeout, cut connection) is resumed from the last resourceVersion seen -- an
 event's or a bookmark's -- and loses nothing; when the server has compacted that version
 away (410 Gone) the informer lists again and reports the difference as events, deletions
-included. Each watch stream is read in a thread of its own; decoded events are handed to the
-event loop in batches, where the cache and the handlers live (single-threaded, no locks).
+included. A watch's body is read by the event loop itself (:mod:`.watchstream`), where the cache
+and the handlers live (single-threaded, no locks); a body the loop cannot read is read by a
+thread that hands the decoded events over in batches.
 
 The cache keeps each object encoded (:mod:`.frozen`: compressed JSON, about a tenth of the
 dict) and decodes it when it is read; the objects read or written last are kept decoded too
@@ -253,7 +254,7 @@ class Informer:
                 yield decode(entry) if obj is None else obj
 
     def stopping(self) -> bool:
-        """Whether :meth:`run` is ending (read by the watch thread)."""
+        """Whether :meth:`run` is ending (read by a watch's reader)."""
         return self._stopping
 
     # Handlers ----------------------------------------------------------------------------
@@ -569,7 +570,7 @@ class Informer:
         return True
 
     def _deliver_pending(self) -> None:
-        """(Event loop) Deliver the batches the watch thread handed over, in order."""
+        """(Event loop) Deliver the batches a reading thread handed over, in order."""
         pending = self._pending
         while pending:
             self._deliver(pending.popleft())
