@@ -497,18 +497,20 @@ class KubeClient:
         payload = _encode(body) if body is not None else None
         timeout = self._timeout_of(timeout or self.timeout)
         reused, credentials = self._credentials()
-        answer = self._urlopen(pool, method, url, payload, {**headers, **credentials}, timeout)
-        if answer[0] == 401 and reused:
+        status, data, retry_after = self._urlopen(
+            pool, method, url, payload, {**headers, **credentials}, timeout
+        )
+        if status == 401 and reused:
             # Reused credentials that expired meanwhile: ask the official client again.
             credentials = self._credentials(fresh=True)[1]
-            answer = self._urlopen(pool, method, url, payload, {**headers, **credentials}, timeout)
-        status = answer[0]
+            status, data, retry_after = self._urlopen(
+                pool, method, url, payload, {**headers, **credentials}, timeout
+            )
         if self.on_request is not None:
             self.on_request(verb or method.lower(), resource, status)
-        if isinstance(answer[1], Exception):
-            error = answer[1]
-            raise TransportError(f"{method} {path}: {type(error).__name__}: {error}") from None
-        return status, answer[1], answer[2]
+        if isinstance(data, Exception):
+            raise TransportError(f"{method} {path}: {type(data).__name__}: {data}") from None
+        return status, data, retry_after
 
     def _urlopen(
         self, pool: Any, method: str, url: str, payload: bytes | None, headers: Any, timeout: Any
@@ -545,7 +547,7 @@ class KubeClient:
         if (
             not fresh
             and cached is not None
-            and now - self._credentials_at < (CREDENTIALS_REUSE_SECONDS)
+            and now - self._credentials_at < CREDENTIALS_REUSE_SECONDS
         ):
             return True, cached
         headers: dict[str, str] = {}

@@ -491,10 +491,11 @@ class Informer:
         try:
             if self.stopping():  # stopped while the stream was being opened
                 return "ended", 0
-            followed = await self._follow(stream) if _running_inbox() is not None else None
+            inbox = _running_inbox()  # None off asyncio: no loop to follow the stream on
+            followed = await self._follow(stream) if inbox is not None else None
             if followed is not None:
                 return followed
-            self._inbox = _running_inbox()
+            self._inbox = inbox
             try:
                 return await anyio.to_thread.run_sync(
                     self._read_in_thread, stream, abandon_on_cancel=True, limiter=self._limiter
