@@ -84,6 +84,8 @@ def run_with_informer(
         async with anyio.create_task_group() as group:
             group.start_soon(informer.run)
             await informer.synced.wait()
+            # Synced means listed; the watch that follows may still be on its way.
+            await eventually(lambda: sandbox.call(lambda: sandbox.sandbox.api.open_watches) > 0)
             await body(informer, client, seen)
             group.cancel_scope.cancel()
 

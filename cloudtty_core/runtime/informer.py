@@ -47,10 +47,11 @@ from cloudtty_core.model import Manifest
 from cloudtty_core.plan.names import LABEL_POOL
 
 from .api import AsyncApi
-from .client import BUILTIN_RESOURCES, ApiError, Gone, KubeClient, Resource, WatchStream
+from .client import ApiError, Gone, KubeClient, WatchStream
 from .compact import compact, trimmed
 from .frozen import Codec
 from .inbox import LoopInbox, inbox_of
+from .resources import BUILTIN_RESOURCES, Resource
 
 __all__ = [
     "ADDED",

@@ -148,6 +148,8 @@ class Operator:
                 self.health.set_role(Role.STOPPING)
                 if self.health_server is not None:
                     self.health_server.stop()
+                if self.api is not None:
+                    self.api.close()
                 if self.client is not None:
                     self.client.close()
                 # Not in the `namespace` field: that one names the shell a line is about.

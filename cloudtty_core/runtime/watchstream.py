@@ -41,13 +41,17 @@ Batch = list[Manifest]
 class ChunkedDecoder:
     """De-frames an HTTP/1.1 chunked body fed in arbitrary pieces.
 
-    :meth:`feed` returns the payload the pieces so far complete; :attr:`finished` is set at
-    the last (empty) chunk. Framing that is not chunked encoding raises ValueError.
+    :meth:`feed` returns the payload the pieces so far complete. :attr:`finished` is set at
+    the last (empty) chunk; :attr:`complete` once the trailer section after it has ended too,
+    and :attr:`rest` then holds what was fed beyond the body (on a kept-alive connection, the
+    start of whatever comes next). Framing that is not chunked encoding raises ValueError.
     """
 
     def __init__(self) -> None:
         self._buffer = b""
         self.finished = False
+        self.complete = False
+        self.rest = b""
 
     def feed(self, data: bytes) -> bytes:
         """The payload that ``data`` completes (often several chunks; b"" for none)."""
@@ -59,8 +63,9 @@ class ChunkedDecoder:
             if line_end < 0:
                 break
             size = int(buffer[position:line_end].split(b";", 1)[0], 16)
-            if size == 0:  # the last chunk: trailers, if any, go with the connection
+            if size == 0:
                 self.finished = True
+                position = line_end + 2
                 break
             start = line_end + 2
             end = start + size
@@ -68,7 +73,17 @@ class ChunkedDecoder:
                 break
             payload.append(buffer[start:end])
             position = end + 2
-        self._buffer = b"" if self.finished else buffer[position:]
+        while self.finished and not self.complete:
+            # Trailer fields, if any, up to an empty line: none of them matters here.
+            line_end = buffer.find(b"\r\n", position)
+            if line_end < 0:
+                break
+            self.complete = line_end == position
+            position = line_end + 2
+        if self.complete:
+            self._buffer, self.rest = b"", buffer[position:]
+        else:
+            self._buffer = buffer[position:]
         return b"".join(payload)
 
 
