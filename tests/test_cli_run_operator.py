@@ -230,6 +230,16 @@ def test_run_serves_probes_leads_reconciles_and_stops_on_sigterm(sandbox, operat
     assert re.search(
         r'cloudtty_api_requests_total\{code="20[01]",resource="leases",verb="[a-z]+"\}', metrics
     )
+    # The shell's own requests are counted too, the refused status writes by their code.
+    shells = "cloudshells.cloudshell.cloudtty.io"
+    assert re.search(
+        rf'cloudtty_api_requests_total\{{code="500",resource="{shells}/status",verb="update"\}} '
+        r"[1-9]",
+        metrics,
+    )
+    assert re.search(
+        rf'cloudtty_api_requests_total\{{code="200",resource="{shells}",verb="list"\}}', metrics
+    )
 
     operator.process.send_signal(signal.SIGTERM)
     assert operator.process.wait(30) == 0

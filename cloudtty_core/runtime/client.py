@@ -56,7 +56,10 @@ CREDENTIALS_REUSE_SECONDS = 1.0
 """How long a request reuses the credential headers the official client gave the one before."""
 
 RequestObserver = Callable[[str, str, int], None]
-"""Called after every request with (verb, resource, HTTP status; 0 when no answer came)."""
+"""Called after a request with (verb, resource, HTTP status; 0 when no answer came): every request
+that does not go through the official client's REST layer, which
+:func:`~cloudtty_core.runtime.metrics.instrument` counts (watches, and everything when a proxy
+is set)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,7 +202,8 @@ class KubeClient:
     configured ``kubernetes.client.ApiClient``.
 
     :param api_client: the official client, configured (host, TLS, token).
-    :param on_request: observer of every request (metrics).
+    :param on_request: observer of the requests the official client's REST layer does not see
+        (see :data:`RequestObserver`).
     :param timeout: (connect, read) seconds for requests that are not watches.
     """
 
@@ -530,21 +534,16 @@ class KubeClient:
             body=request.body,
             auth_settings=["BearerToken"],
         )
-        status = 0
         try:
-            response = self.api_client.call_api(
+            return self.api_client.call_api(
                 method_, url, header_params, body_, post, _request_timeout=self.timeout_of(request)
             )
-            status = int(response.status)
-            return response
         except ApiError:
             raise
         except Exception as error:
             raise TransportError(
                 f"{request.method} {request.path}: {type(error).__name__}: {error}"
             ) from None
-        finally:
-            self.observe(request, status)
 
     # Verbs -------------------------------------------------------------------------------
 

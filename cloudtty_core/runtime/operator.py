@@ -177,7 +177,9 @@ class Operator:
             client = self.client = await anyio.to_thread.run_sync(_client_for, config)
         # Connections: requests in flight, one per watch, a few spare.
         client.set_pool_size(config.api_concurrency + len(kinds) + 4)
-        instrument(client.api_client, self.metrics)
+        instrument(client.api_client, self.metrics)  # what goes through the official client
+        if client.on_request is None:  # what goes around it
+            client.on_request = self.metrics.observe_request
         self.api = api = AsyncApi(client, config.api_concurrency)
         if self.identity is None:
             from .leader import default_identity
