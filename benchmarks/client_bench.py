@@ -5,6 +5,9 @@
   pool (what the runtime does) and through the generated ``ApiClient.call_api`` path (what a
   proxy configuration takes); CPU time of this process per request (``time.process_time``),
   so the sandbox's share is not in it.
+- from the event loop: the same PUTs through the runtime's ``AsyncApi``, written and read by
+  the loop (what the runtime does on asyncio) and each in a worker thread (what it does with a
+  proxy, or on another loop), one at a time and 16 at once.
 - hand-over: ``--calls`` calls of a function that does nothing, from the event loop to a
   worker thread and back: anyio's ``to_thread.run_sync`` next to the runtime's
   ``RequestThreads``, one at a time and 16 at once.
@@ -30,6 +33,7 @@ import anyio.to_thread
 from machine import machine  # beside this script
 from sandbox_process import SandboxProcess  # beside this script
 
+from cloudtty_core.runtime.api import AsyncApi
 from cloudtty_core.runtime.client import KubeClient, Resource
 from cloudtty_core.runtime.threads import RequestThreads
 
@@ -80,9 +84,63 @@ def requests(n: int) -> dict[str, Any]:
                     "put": per_request(n, put),
                     "get": per_request(n, lambda c=client, m=name: c.get(CONFIGMAPS, "default", m)),
                 }
+            results["from the loop"] = asyncio.run(from_the_loop(n, sandbox))
             return results
         finally:
             sandbox.stop()
+
+
+async def from_the_loop(n: int, sandbox: SandboxProcess) -> dict[str, Any]:
+    """PUTs through ``AsyncApi``: by the loop and in threads, one at a time and 16 at once."""
+    client = KubeClient.for_url(sandbox.url, sandbox.token)
+    results: dict[str, Any] = {}
+    for label, loop_requests in (("by the loop", True), ("in threads", False)):
+        results[label] = await _puts(n, AsyncApi(client, 16, loop_requests=loop_requests))
+    client.close()
+    return results
+
+
+async def _puts(n: int, api: AsyncApi) -> dict[str, Any]:
+    """CPU and time per PUT of ``api``, one at a time and 16 at once."""
+    names = [f"bench-async-{int(api.loop_requests)}-{i}" for i in range(16)]
+    current = {
+        name: await api.create(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": "default", "labels": {"a": "b"}},
+                "data": {f"key{i}": "v" * 50 for i in range(20)},
+            }
+        )
+        for name in names
+    }
+
+    async def put(name: str) -> None:
+        current[name] = await api.replace(current[name])
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(n):
+        await put(names[0])
+    one = {
+        "cpu_us": (time.process_time() - cpu) / n * 1e6,
+        "wall_us": (time.perf_counter() - wall) / n * 1e6,
+    }
+
+    async def chain(name: str, count: int) -> None:
+        for _ in range(count):
+            await put(name)
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(chain(name, n // 16) for name in names))
+    done = n // 16 * 16
+    api.close()
+    return {
+        "put one at a time": one,
+        "put 16 at once": {
+            "cpu_us": (time.process_time() - cpu) / done * 1e6,
+            "wall_us": (time.perf_counter() - wall) / done * 1e6,
+        },
+    }
 
 
 async def _hand_over(n: int, call: Callable[[], Awaitable[Any]]) -> dict[str, float]:
@@ -127,9 +185,11 @@ def main() -> int:
         print(json.dumps(report, indent=2))
         return 0
     print(report["machine"])
-    for label, verbs in report["requests"].items():
+    paths = dict(report["requests"])
+    paths.update(paths.pop("from the loop"))
+    for label, verbs in paths.items():
         for verb, figures in verbs.items():
-            print(f"{label:10} {verb}: {figures['cpu_us']:.0f} µs CPU, {figures['wall_us']:.0f} µs")
+            print(f"{label:11} {verb}: {figures['cpu_us']:.0f} µs CPU, {figures['wall_us']:.0f} µs")
     for label, figures in report["hand_over"].items():
         print(
             f"{label:16} one at a time {figures['one_at_a_time_cpu_us']:.0f} µs CPU, "
