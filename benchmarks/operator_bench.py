@@ -12,7 +12,9 @@ to 127.0.0.1.
 - steady: with every shell Ready, the requests the operator sends in ``--steady-seconds``.
 - burst: ``minIdle`` = the burst, then ``--burst`` shells created at once; time until all are
   Ready. The floor: a bare client (the same official client, the same concurrency) making the
-  same writes per shell on the same sandbox in the same run.
+  same writes per shell on the same sandbox in the same run. A second floor makes them through
+  the runtime's ``AsyncApi``, whose requests the event loop writes and reads as the operator's
+  are (the loop floor).
 - rss: ``--rss-shells`` Ready shells; the operator's resident memory (VmRSS, VmHWM).
 
     .venv/bin/python benchmarks/operator_bench.py [--burst 1000] [--rss-shells 10000]
@@ -28,6 +30,7 @@ on speed, only figures.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -40,7 +43,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -509,15 +512,22 @@ def burst(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         # The floor, on the same sandbox, with the operator stopped (nothing else writes).
         operator.stop()
         floor_seconds, floor_writes, not_mirrored = floor(sandbox, n, writes, args)
+        loop_floor_seconds, loop_floor_writes, _ = floor(
+            sandbox, n, writes, args, namespace="floor-loop", on_the_loop=True
+        )
     return {
         "shells": n,
         "pool_provisioning_s": provisioned,
         "operator_s": operator_seconds,
         "operator_writes": writes,
+        "operator_requests_by_verb": dict(counters["byVerb"]),
         "floor_s": floor_seconds,
         "floor_writes": floor_writes,
         "operator_writes_not_mirrored_by_the_floor": not_mirrored,
         "ratio": operator_seconds / floor_seconds,
+        "loop_floor_s": loop_floor_seconds,
+        "loop_floor_writes": loop_floor_writes,
+        "ratio_to_the_loop_floor": operator_seconds / loop_floor_seconds,
         "operator_memory_mib": memory,
         "operator_view": inside,
         "client_concurrency": args.client_concurrency,
@@ -582,14 +592,23 @@ def _minimal(kind: str, name: str, namespace: str, ref: dict[str, Any]) -> dict[
 
 
 def floor(
-    sandbox: Sandbox, n: int, operator_writes: dict[str, int], args: argparse.Namespace
+    sandbox: Sandbox,
+    n: int,
+    operator_writes: dict[str, int],
+    args: argparse.Namespace,
+    *,
+    namespace: str = "floor",
+    on_the_loop: bool = False,
 ) -> tuple[float, dict[str, int], list[str]]:
     """A bare client doing the writes the operator did, shell by shell: the same number of
     each verb and kind (the finalizer patch, the worker claim, the objects it creates, the
     status, the Events, the pool's refill pods). Returns the time, the writes the sandbox
-    counted, and the operator's writes the floor could not mirror."""
+    counted, and the operator's writes the floor could not mirror.
+
+    The client is the official one in threads, or (``on_the_loop``) the runtime's
+    ``AsyncApi``, which writes and reads the requests on the event loop as the operator does.
+    """
     client = sandbox.client
-    namespace = "floor"
     ensure_namespace(client, namespace)
     shells = f"{PLURAL}.{API_VERSION.split('/')[0]}"
     special = {f"create {shells}", f"patch {shells}", f"update {shells}/status", "update secrets"}
@@ -633,16 +652,22 @@ def floor(
     workers = [current[f"idle-{i}-session"] for i in range(n)]
     sandbox.reset_counters()
 
-    def follow_up(i: int, created: dict[str, Any]) -> None:
+    def follow_up(i: int, created: dict[str, Any]) -> Generator[Step, Any, None]:
+        """Shell ``i``'s writes after its creation, as steps (verb, arguments, options); each
+        step's answer is sent back in."""
         from cloudtty_core.backends import ObjectRef
 
         name = created["metadata"]["name"]
         ref = {"apiVersion": API_VERSION, "kind": KIND, "name": name}
         ref["uid"] = created["metadata"]["uid"]
         for _ in range(share(operator_writes.get(f"patch {shells}", 0), i)):
-            created = client.patch(
-                ObjectRef(API_VERSION, KIND, namespace, name),
-                {"metadata": {"finalizers": ["cloudshell.cloudtty.io/finalizer"]}},
+            created = yield (
+                "patch",
+                (
+                    ObjectRef(API_VERSION, KIND, namespace, name),
+                    {"metadata": {"finalizers": ["cloudshell.cloudtty.io/finalizer"]}},
+                ),
+                {},
             )
         session = dict(workers[i])
         session["metadata"] = {
@@ -652,18 +677,43 @@ def floor(
         }
         session["stringData"] = {"session.json": json.dumps({"shell": name})}
         for _ in range(share(operator_writes.get("update secrets", 0), i)):
-            session = client.replace(session)
+            session = yield ("replace", (session,), {})
         for kind, total in creates.items():
             for j in range(share(total, i)):
                 obj = _minimal(kind, f"{name}-{j}", namespace, ref)
                 if obj is not None:
-                    client.create(obj)
+                    yield ("create", (obj,), {})
         for _ in range(share(operator_writes.get(f"update {shells}/status", 0), i)):
             body = dict(created)
             body["status"] = {"phase": "Ready", "accessUrl": f"http://{name}.{namespace}:7681/"}
-            created = client.replace(body, subresource="status")
+            created = yield ("replace", (body,), {"subresource": "status"})
 
     started = time.monotonic()
+    if on_the_loop:
+        asyncio.run(_floor_on_the_loop(client, n, namespace, follow_up, args))
+    else:
+        _floor_in_threads(client, n, namespace, follow_up, args)
+    seconds = time.monotonic() - started
+    return seconds, writes_by_resource(sandbox.counters()), not_mirrored
+
+
+Step = tuple[str, tuple[Any, ...], dict[str, Any]]
+FollowUp = Callable[[int, dict[str, Any]], Generator[Step, Any, None]]
+
+
+def _floor_in_threads(
+    client: KubeClient, n: int, namespace: str, follow_up: FollowUp, args: argparse.Namespace
+) -> None:
+    """The floor's writes through the official client: ``--client-concurrency`` threads
+    create the shells, ``--api-concurrency`` threads write what follows each."""
+
+    def run(steps: Generator[Step, Any, None]) -> None:
+        answer = None
+        with contextlib.suppress(StopIteration):
+            while True:
+                verb, positional, options = steps.send(answer)
+                answer = getattr(client, verb)(*positional, **options)
+
     with (
         ThreadPoolExecutor(args.client_concurrency) as creators,
         ThreadPoolExecutor(args.api_concurrency) as writers,
@@ -673,7 +723,7 @@ def floor(
 
         def created(i: int, future: Future[dict[str, Any]]) -> None:
             with lock:
-                chains.append(writers.submit(follow_up, i, future.result()))
+                chains.append(writers.submit(run, follow_up(i, future.result())))
 
         futures = []
         for i in range(n):
@@ -690,8 +740,34 @@ def floor(
             time.sleep(0.01)
         for chain in pending:
             chain.result()
-    seconds = time.monotonic() - started
-    return seconds, writes_by_resource(sandbox.counters()), not_mirrored
+
+
+async def _floor_on_the_loop(
+    client: KubeClient, n: int, namespace: str, follow_up: FollowUp, args: argparse.Namespace
+) -> None:
+    """The floor's writes through the runtime's ``AsyncApi`` (requests on the event loop):
+    ``--client-concurrency`` shells created at once, ``--api-concurrency`` requests at most."""
+    from cloudtty_core.runtime.api import AsyncApi
+
+    api = AsyncApi(client, args.api_concurrency + args.client_concurrency)
+    creating = asyncio.Semaphore(args.client_concurrency)
+    writing = asyncio.Semaphore(args.api_concurrency)
+
+    async def chain(i: int) -> None:
+        async with creating:
+            created = await api.create(shell(f"b{i}", namespace))
+        steps = follow_up(i, created)
+        answer = None
+        with contextlib.suppress(StopIteration):
+            while True:
+                verb, positional, options = steps.send(answer)
+                async with writing:
+                    answer = await getattr(api, verb)(*positional, **options)
+
+    try:
+        await asyncio.gather(*(chain(i) for i in range(n)))
+    finally:
+        api.close()
 
 
 def rss(args: argparse.Namespace, work: Path) -> dict[str, Any]:
