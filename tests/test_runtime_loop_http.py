@@ -1003,6 +1003,20 @@ def test_requests_carry_the_official_clients_headers_and_the_servers_host() -> N
     run(main)
 
 
+def test_a_server_url_with_a_path_prefixes_every_request_and_keeps_the_query() -> None:
+    async def main() -> None:
+        async with ScriptedServer(answer_every_request) as server:
+            api = loop_api(server.url + "/k8s/clusters/c-1/")
+            await api.list(CONFIGMAPS, "default", labels={"app": "shell"}, limit=5)
+            api.close()
+        (seen,) = server.requests
+        assert seen.target == (
+            "/k8s/clusters/c-1/api/v1/namespaces/default/configmaps?labelSelector=app%3Dshell&limit=5"
+        )
+
+    run(main)
+
+
 # --------------------------------------------------------------------------------------------
 # 4. Cancellation
 # --------------------------------------------------------------------------------------------
