@@ -385,7 +385,14 @@ class KubeClient:
             raise error_from_status(status, data, retry_after)
         if not data:
             return {}
-        decoded = decode_json(data)
+        try:
+            decoded = decode_json(data)
+        except ValueError:
+            raise ApiError(
+                status,
+                "InvalidResponse",
+                f"the answer ({status}) is not JSON: {data[:80].decode(errors='replace')!r}",
+            ) from None
         return decoded if isinstance(decoded, dict) else {"items": decoded}
 
     def target(self, request: ApiRequest) -> str:

@@ -149,7 +149,10 @@ class ResponseReader:
         elif "chunked" in headers.get("transfer-encoding", "").lower():
             self._chunks = ChunkedDecoder()
         elif "content-length" in headers:
-            self._length = int(headers["content-length"])
+            length = headers["content-length"]
+            if not length.isdigit():
+                raise ValueError(f"not a Content-Length: {length[:40]!r}")
+            self._length = int(length)
         else:
             self._until_close = True
             self.keep_alive = False
@@ -160,12 +163,14 @@ class ResponseReader:
 class _Exchange:
     """A request on a connection: where its answer goes, and whether it has been given."""
 
-    __slots__ = ("future", "given", "reader", "timer")
+    __slots__ = ("future", "given", "last_data", "read_timeout", "reader", "timer")
 
-    def __init__(self, future: asyncio.Future[ResponseReader]) -> None:
+    def __init__(self, future: asyncio.Future[ResponseReader], read_timeout: float) -> None:
         self.future = future
         self.given = False
         self.reader = ResponseReader()
+        self.read_timeout = read_timeout
+        self.last_data = 0.0
         self.timer: asyncio.TimerHandle | None = None
 
 
@@ -191,6 +196,7 @@ class _Connection(asyncio.Protocol):
             # Bytes nobody asked for: the connection is not one to send on again.
             self.close()
             return
+        exchange.last_data = self.http.loop.time()
         try:
             complete = exchange.reader.feed(data)
         except Exception as error:
@@ -218,7 +224,8 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         assert self.exchange is None
         loop = self.http.loop
-        exchange = self.exchange = _Exchange(loop.create_future())
+        exchange = self.exchange = _Exchange(loop.create_future(), read_timeout)
+        exchange.last_data = loop.time()
         exchange.timer = loop.call_later(read_timeout, self._time_out, exchange)
         self.transport.write(message)
         return exchange
@@ -260,9 +267,20 @@ class _Connection(asyncio.Protocol):
             exchange.future.set_exception(error)
 
     def _time_out(self, exchange: _Exchange) -> None:
-        if self.exchange is exchange:
-            exchange.timer = None
-            self._fail(TimeoutError("no answer within the read timeout"))
+        # The read timeout bounds the wait between bytes, as urllib3's does, not the whole
+        # answer: a large answer still arriving is not cut. One timer per request, pushed
+        # back when it fires, costs less than one re-armed for every piece of data.
+        if self.exchange is not exchange:
+            return
+        loop = self.http.loop
+        silent = loop.time() - exchange.last_data
+        if silent < exchange.read_timeout:
+            exchange.timer = loop.call_later(
+                exchange.read_timeout - silent, self._time_out, exchange
+            )
+            return
+        exchange.timer = None
+        self._fail(TimeoutError(f"nothing from the server for {silent:.1f}s"))
 
 
 class LoopHttp:
@@ -365,9 +383,13 @@ class LoopHttp:
         return client.answer(status, data, retry_after)
 
     def close(self) -> None:
-        """Close every connection (answers still awaited fail)."""
+        """Close every connection (answers still awaited fail). On a loop closed already
+        nothing can run any more: the connections are only let go (their transports close
+        their sockets when collected)."""
         for connection in list(self._open):
-            connection.close()
+            if not self.loop.is_closed():
+                connection.close()
+        self._open.clear()
         self._idle.clear()
 
     # Exchanges -----------------------------------------------------------------------------
@@ -403,6 +425,8 @@ class LoopHttp:
                 try:
                     reader = await _answer_of(exchange)
                     return reader.status, reader.body(), reader.headers.get("retry-after")
+                except TimeoutError as error:  # an OSError, but never sent again
+                    return 0, error, None
                 except (ConnectionError, OSError) as error:
                     if (
                         attempt == 1
