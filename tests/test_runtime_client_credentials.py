@@ -10,6 +10,7 @@ from cloudtty_sandbox import SandboxConfig
 from kubernetes import client
 
 from cloudtty_core.runtime.client import ApiError, KubeClient, Resource, TransportError
+from cloudtty_core.runtime.testing import client_with_refresh_hook
 
 NAMESPACES = Resource("v1", "Namespace", "namespaces", namespaced=False)
 
@@ -29,21 +30,7 @@ def _token(admin: Any, account: str) -> str:
 
 
 def _client_with_refresh_hook(sandbox: Any, tokens: list[str]) -> tuple[KubeClient, list[int]]:
-    """A client whose official configuration takes its token from ``tokens[-1]`` each time
-    its refresh hook runs (as a kubeconfig with an exec plugin does); the list counts runs."""
-    configuration = client.Configuration()
-    configuration.host = sandbox.url
-    configuration.ssl_ca_cert = str(sandbox.ca_path)
-    configuration.api_key = {"BearerToken": tokens[-1]}
-    configuration.api_key_prefix = {"BearerToken": "Bearer"}
-    runs: list[int] = []
-
-    def refresh(config: Any) -> None:
-        runs.append(1)
-        config.api_key["BearerToken"] = tokens[-1]
-
-    configuration.refresh_api_key_hook = refresh
-    return KubeClient(client.ApiClient(configuration)), runs
+    return client_with_refresh_hook(sandbox.url, tokens, str(sandbox.ca_path))
 
 
 def test_requests_in_a_row_ask_the_official_client_for_credentials_once(

@@ -34,6 +34,7 @@ from cloudtty_core.runtime.client import (
     TransportError,
 )
 from cloudtty_core.runtime.loophttp import LoopHttp, ResponseReader
+from cloudtty_core.runtime.testing import client_with_refresh_hook
 
 client = pytest.importorskip("kubernetes.client")
 sandbox_module = pytest.importorskip("cloudtty_sandbox")
@@ -735,16 +736,21 @@ def test_a_request_on_a_new_connection_that_closed_before_answering_is_not_sent_
     run(main)
 
 
+def late_answers(hang: asyncio.Event) -> Callable[[Seen], Awaitable[Answer]]:
+    """Answers every request, those for ``late`` only once ``hang`` is set."""
+
+    async def respond(seen: Seen) -> Answer:
+        if seen.target.endswith("/late"):
+            await hang.wait()
+        return the_configmap(seen)
+
+    return respond
+
+
 def test_a_server_that_never_answers_is_a_transport_error_after_the_read_timeout() -> None:
     async def main() -> None:
         hang = asyncio.Event()
-
-        async def respond(seen: Seen) -> Answer:
-            if seen.target.endswith("/late"):
-                await hang.wait()
-            return the_configmap(seen)
-
-        async with ScriptedServer(respond) as server:
+        async with ScriptedServer(late_answers(hang)) as server:
             api = loop_api(server.url, timeout=(1, 0.5))
             with pytest.raises(TransportError, match="TimeoutError"):
                 await api.get(CONFIGMAPS, "default", "late")
@@ -762,13 +768,7 @@ def test_a_server_that_never_answers_is_a_transport_error_after_the_read_timeout
 def test_a_get_on_a_reused_connection_that_timed_out_is_not_sent_again() -> None:
     async def main() -> None:
         hang = asyncio.Event()
-
-        async def respond(seen: Seen) -> Answer:
-            if seen.target.endswith("/late"):
-                await hang.wait()
-            return the_configmap(seen)
-
-        async with ScriptedServer(respond) as server:
+        async with ScriptedServer(late_answers(hang)) as server:
             api = loop_api(server.url, timeout=(1, 0.5))
             await api.get(CONFIGMAPS, "default", "setup")
             with pytest.raises(TransportError, match="TimeoutError"):
@@ -922,23 +922,6 @@ def test_a_success_answer_whose_body_is_not_json_is_an_api_error() -> None:
     run(main)
 
 
-def refreshing_client(url: str, tokens: list[str]) -> tuple[KubeClient, list[int]]:
-    """A client whose refresh hook takes ``tokens[-1]`` (as an exec plugin would); the list
-    counts the hook's runs."""
-    configuration = client.Configuration()
-    configuration.host = url
-    configuration.api_key = {"BearerToken": tokens[-1]}
-    configuration.api_key_prefix = {"BearerToken": "Bearer"}
-    runs: list[int] = []
-
-    def refresh(config: Any) -> None:
-        runs.append(1)
-        config.api_key["BearerToken"] = tokens[-1]
-
-    configuration.refresh_api_key_hook = refresh
-    return KubeClient(client.ApiClient(configuration)), runs
-
-
 def test_a_401_on_reused_credentials_asks_for_fresh_ones_once_then_succeeds() -> None:
     accepted = {"Bearer first"}
     tokens = ["first"]
@@ -950,7 +933,7 @@ def test_a_401_on_reused_credentials_asks_for_fresh_ones_once_then_succeeds() ->
 
     async def main() -> None:
         async with ScriptedServer(respond) as server:
-            kube, runs = refreshing_client(server.url, tokens)
+            kube, runs = client_with_refresh_hook(server.url, tokens)
             api = AsyncApi(kube, 2)
             assert api._loop_http() is not None
             await api.get(CONFIGMAPS, "default", "one")
@@ -977,7 +960,7 @@ def test_fresh_credentials_the_server_refuses_are_an_error_not_a_loop() -> None:
 
     async def main() -> None:
         async with ScriptedServer(respond) as server:
-            kube, runs = refreshing_client(server.url, ["wrong"])
+            kube, runs = client_with_refresh_hook(server.url, ["wrong"])
             api = AsyncApi(kube, 2)
             with pytest.raises(ApiError) as refused:
                 await api.get(CONFIGMAPS, "default", "one")

@@ -46,6 +46,7 @@ __all__ = [
     "WARM_IMAGE",
     "OperatorHarness",
     "TestImages",
+    "client_with_refresh_hook",
     "wait_for",
 ]
 
@@ -96,6 +97,30 @@ class TestImages:
                     default_image="example.org/cold-terminal:1",
                 )
             )
+
+
+def client_with_refresh_hook(
+    url: str, tokens: list[str], ca_path: str | None = None
+) -> tuple[KubeClient, list[int]]:
+    """A client whose official configuration takes its token from ``tokens[-1]`` each time its
+    refresh hook runs (as a kubeconfig with an exec plugin does), and the list that counts the
+    hook's runs: for tests of credential reuse and refresh."""
+    from kubernetes import client
+
+    configuration = client.Configuration()
+    configuration.host = url
+    if ca_path is not None:
+        configuration.ssl_ca_cert = ca_path
+    configuration.api_key = {"BearerToken": tokens[-1]}
+    configuration.api_key_prefix = {"BearerToken": "Bearer"}
+    runs: list[int] = []
+
+    def refresh(config: Any) -> None:
+        runs.append(1)
+        config.api_key["BearerToken"] = tokens[-1]
+
+    configuration.refresh_api_key_hook = refresh  # type: ignore[assignment]
+    return KubeClient(client.ApiClient(configuration)), runs
 
 
 def wait_for(
