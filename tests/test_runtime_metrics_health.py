@@ -307,20 +307,51 @@ def test_instrumented_client_counts_every_request_it_sends(sandbox, sandbox_api_
     assert sandbox.counters()["total"] == 4
 
 
-def test_runtime_client_observer_shape():
+def test_requests_around_the_rest_layer_are_counted_with_their_duration(sandbox):
+    import asyncio
+
+    from cloudtty_core.runtime.api import AsyncApi
+    from cloudtty_core.runtime.client import KubeClient, NotFound
+
     metrics = OperatorMetrics()
-    metrics.observe_request("watch", "pods", 200)
-    metrics.observe_request("update", "cloudshells/status", 0)
-    assert (
-        metrics.value(
-            "cloudtty_api_requests_total", {"verb": "watch", "resource": "pods", "code": "200"}
+    kube = KubeClient.for_url(sandbox.url, sandbox.admin_token, on_request=metrics.observe_request)
+    configmaps = kube.resource("v1", "ConfigMap")
+
+    async def main() -> None:
+        api = AsyncApi(kube)  # requests written and read by the event loop
+        await api.create(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "counted", "namespace": "default"},
+            }
         )
-        == 1
-    )
+        with pytest.raises(NotFound):
+            await api.get(configmaps, "default", "missing")
+        api.close()
+
+    asyncio.run(main())
+    kube.get(configmaps, "default", "counted")  # and by the synchronous client
+    kube.close()
+    count = metrics.value
     assert (
-        metrics.value(
+        count(
             "cloudtty_api_requests_total",
-            {"verb": "update", "resource": "cloudshells/status", "code": "error"},
+            {"verb": "create", "resource": "configmaps", "code": "201"},
         )
         == 1
     )
+    assert (
+        count(
+            "cloudtty_api_requests_total", {"verb": "get", "resource": "configmaps", "code": "404"}
+        )
+        == 1
+    )
+    assert (
+        count(
+            "cloudtty_api_requests_total", {"verb": "get", "resource": "configmaps", "code": "200"}
+        )
+        == 1
+    )
+    assert count("cloudtty_api_request_duration_seconds_count", {"verb": "get"}) == 2
+    assert count("cloudtty_api_request_duration_seconds_sum", {"verb": "get"}) > 0

@@ -55,9 +55,9 @@ __all__ = [
 CREDENTIALS_REUSE_SECONDS = 1.0
 """How long a request reuses the credential headers the official client gave the one before."""
 
-RequestObserver = Callable[[str, str, int], None]
-"""Called after a request with (verb, resource, HTTP status; 0 when no answer came): every request
-that does not go through the official client's REST layer, which
+RequestObserver = Callable[[str, str, int, float], None]
+"""Called after a request with (verb, resource, HTTP status -- 0 when no answer came --, seconds
+it took): every request that does not go through the official client's REST layer, which
 :func:`~cloudtty_core.runtime.metrics.instrument` counts (watches, and everything when a proxy
 is set)."""
 
@@ -415,10 +415,12 @@ class KubeClient:
         timeout: tuple[float, float] | float = request.timeout or self.timeout
         return timeout
 
-    def observe(self, request: ApiRequest, status: int) -> None:
-        """Tell the observer of requests (if any) that ``request`` got ``status``."""
+    def observe(self, request: ApiRequest, status: int, seconds: float) -> None:
+        """Tell the observer of requests (if any) that ``request`` got ``status`` after
+        ``seconds``."""
         if self.on_request is not None:
-            self.on_request(request.verb or request.method.lower(), request.resource, status)
+            verb = request.verb or request.method.lower()
+            self.on_request(verb, request.resource, status, seconds)
 
     def _direct_pool(self) -> Any:
         """The official client's connection pool to the API server, for requests that need
@@ -442,6 +444,7 @@ class KubeClient:
         client's request building costs more CPU than the request itself (its recursive
         serialisation of the body, URL parsing, header copies -- about 40 % of a PUT), and the
         operator sends thousands of requests in a burst."""
+        started = time.monotonic()
         method = request.method
         headers = self.headers(request)
         url = self.target(request)
@@ -460,7 +463,7 @@ class KubeClient:
             status, data, retry_after = self._urlopen(
                 pool, method, url, payload, {**headers, **credentials}, timeout
             )
-        self.observe(request, status)
+        self.observe(request, status, time.monotonic() - started)
         if isinstance(data, Exception):
             raise TransportError(
                 f"{method} {request.path}: {type(data).__name__}: {data}"

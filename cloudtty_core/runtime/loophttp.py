@@ -364,6 +364,7 @@ class LoopHttp:
         (bounded by the read timeout), so a write is never abandoned half-sent.
         """
         client = self.client
+        started = self.loop.time()
         headers = client.headers(request)
         payload = encode_body(request.body) if request.body is not None else None
         credentials = client.cached_credentials()
@@ -375,7 +376,7 @@ class LoopHttp:
             # Reused credentials that expired meanwhile: ask the official client again.
             credentials = await self._run_blocking(client.fresh_credentials)
             status, data, retry_after = await self._exchange(request, headers, credentials, payload)
-        client.observe(request, status)
+        client.observe(request, status, self.loop.time() - started)
         if isinstance(data, Exception):
             raise TransportError(
                 f"{request.method} {request.path}: {type(data).__name__}: {data}"

@@ -331,10 +331,10 @@ class OperatorMetrics:
         if seconds is not None:
             self.api_request_duration.labels(verb).observe(seconds)
 
-    def observe_request(self, verb: str, resource: str, status: int) -> None:
-        """:meth:`api_request` without a duration, in the shape of the runtime client's
-        ``on_request`` observer (``KubeClient(..., on_request=metrics.observe_request)``)."""
-        self.api_request(verb, resource, status)
+    def observe_request(self, verb: str, resource: str, status: int, seconds: float) -> None:
+        """:meth:`api_request` in the shape of the runtime client's ``on_request`` observer
+        (``KubeClient(..., on_request=metrics.observe_request)``)."""
+        self.api_request(verb, resource, status, seconds)
 
     def watch_restarted(self, resource: str, reason: str) -> None:
         """The watch of ``resource`` restarted: ``closed``, ``expired`` (410) or ``error``."""
