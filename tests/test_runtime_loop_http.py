@@ -659,18 +659,15 @@ def test_a_kept_alive_connection_the_server_closed_while_idle_is_replaced() -> N
     run(main)
 
 
-def closes_second_request_on_first_connection(seen: Seen) -> Answer:
+async def closes_second_request_on_first_connection(seen: Seen) -> Answer:
     if seen.connection == 0 and seen.position == 1:
         return None
     return the_configmap(seen)
 
 
 def test_a_get_on_a_reused_connection_that_closed_before_answering_is_sent_once_more() -> None:
-    async def respond(seen: Seen) -> Answer:
-        return closes_second_request_on_first_connection(seen)
-
     async def main() -> None:
-        async with ScriptedServer(respond) as server:
+        async with ScriptedServer(closes_second_request_on_first_connection) as server:
             api = loop_api(server.url)
             await api.get(CONFIGMAPS, "default", "setup")
             again = await api.get(CONFIGMAPS, "default", "retried")
@@ -702,11 +699,8 @@ def test_a_get_is_sent_once_more_at_most() -> None:
 
 
 def test_a_post_on_a_reused_connection_that_closed_before_answering_is_not_sent_again() -> None:
-    async def respond(seen: Seen) -> Answer:
-        return closes_second_request_on_first_connection(seen)
-
     async def main() -> None:
-        async with ScriptedServer(respond) as server:
+        async with ScriptedServer(closes_second_request_on_first_connection) as server:
             api = loop_api(server.url)
             await api.get(CONFIGMAPS, "default", "setup")
             with pytest.raises(TransportError, match="POST"):
