@@ -21,6 +21,7 @@ from .auth import Authenticator, UserInfo
 from .cluster import Cluster, DeleteOptions, clone
 from .counters import RequestCounters
 from .errors import ApiError
+from .escalation import REQUESTER
 from .faults import FaultInjector
 from .meta import rfc3339
 from .openapi import OpenApiCache
@@ -139,6 +140,7 @@ class ApiServer:
                 if user is None:
                     raise ApiError(401, "Unauthorized")
                 request[USER] = user
+                REQUESTER.set(user)  # this request's task only: escalation checks read it
                 if path.startswith("/sandbox/") and not user.is_admin:
                     raise errors.forbidden(f'User "{user.name}" cannot use the sandbox admin API')
             if path.startswith("/sandbox/") and self.admin is not None:

@@ -96,6 +96,15 @@ class Authorizer:
             for binding in cluster.store.items(storage, None):
                 self._index(storage, binding, deleted=False)
             cluster.store.listen(storage, self._on_event)
+        from .escalation import NoEscalation
+
+        for kind, plural in (
+            ("Role", "roles"),
+            ("ClusterRole", "clusterroles"),
+            ("RoleBinding", "rolebindings"),
+            ("ClusterRoleBinding", "clusterrolebindings"),
+        ):
+            cluster.strategies[f"{plural}.{RBAC}"] = NoEscalation(self, kind)
 
     def _on_event(self, storage: str, event: Event) -> None:
         self._index(storage, event.obj, deleted=event.type == "DELETED")
@@ -131,6 +140,11 @@ class Authorizer:
                 continue
             if any(_subject_matches(s, user, ns) for s in binding.get("subjects") or ()):
                 yield from self._role_rules(binding.get("roleRef") or {}, ns)
+
+    def rules_of(self, user: UserInfo, namespace: str) -> list[dict[str, Any]]:
+        """Every rule granted to ``user`` in ``namespace`` ("" for the cluster scope: only
+        ClusterRoleBindings count there)."""
+        return list(self._rules(user, namespace))
 
     def _role_rules(self, ref: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
         if ref.get("kind") == "ClusterRole":
