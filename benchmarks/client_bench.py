@@ -12,7 +12,7 @@
   worker thread and back: anyio's ``to_thread.run_sync`` next to the runtime's
   ``RequestThreads``, one at a time and 16 at once.
 
-    .venv/bin/python benchmarks/client_bench.py [--requests 1500] [--calls 5000] [--json]
+    .venv/bin/python benchmarks/client_bench.py [--requests 1500] [--calls 5000] [--tls] [--json]
 
 Figures only, no assertion.
 """
@@ -57,14 +57,21 @@ class GeneratedPath(KubeClient):
         return None
 
 
-def requests(n: int) -> dict[str, Any]:
+def requests(n: int, tls: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as work:
-        sandbox = SandboxProcess(Path(work))
+        # RBAC mode serves HTTPS; the clients then come from its kubeconfig (CA included).
+        sandbox = SandboxProcess(Path(work), *(("--rbac",) if tls else ()))
+
+        def connect(kind: type[KubeClient] = KubeClient) -> KubeClient:
+            if tls:
+                return kind.from_kubeconfig(sandbox.kubeconfig)
+            return kind.for_url(sandbox.url, sandbox.token)
+
         try:
             results: dict[str, Any] = {}
             for label, client in (
-                ("direct", KubeClient.for_url(sandbox.url, sandbox.token)),
-                ("generated", GeneratedPath.for_url(sandbox.url, sandbox.token)),
+                ("direct", connect()),
+                ("generated", connect(GeneratedPath)),
             ):
                 name = f"bench-{label}"
                 current = client.create(
@@ -84,15 +91,14 @@ def requests(n: int) -> dict[str, Any]:
                     "put": per_request(n, put),
                     "get": per_request(n, lambda c=client, m=name: c.get(CONFIGMAPS, "default", m)),
                 }
-            results["from the loop"] = asyncio.run(from_the_loop(n, sandbox))
+            results["from the loop"] = asyncio.run(from_the_loop(n, connect()))
             return results
         finally:
             sandbox.stop()
 
 
-async def from_the_loop(n: int, sandbox: SandboxProcess) -> dict[str, Any]:
+async def from_the_loop(n: int, client: KubeClient) -> dict[str, Any]:
     """PUTs through ``AsyncApi``: by the loop and in threads, one at a time and 16 at once."""
-    client = KubeClient.for_url(sandbox.url, sandbox.token)
     results: dict[str, Any] = {}
     for label, loop_requests in (("by the loop", True), ("in threads", False)):
         results[label] = await _puts(n, AsyncApi(client, 16, loop_requests=loop_requests))
@@ -175,10 +181,11 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--tls", action="store_true", help="HTTPS (the sandbox's RBAC mode)")
     args = parser.parse_args()
     report = {
         "machine": machine(),
-        "requests": requests(args.requests),
+        "requests": requests(args.requests, args.tls),
         "hand_over": asyncio.run(hand_overs(args.calls)),
     }
     if args.json:
