@@ -7,8 +7,10 @@ package for everything that matters to a client (configuration from kubeconfig o
 ServiceAccount, TLS, bearer tokens and their refresh, connection pooling) and only builds the
 paths itself.
 
-The client is synchronous and thread-safe; the runtime calls it from worker threads (see
-:mod:`cloudtty_core.runtime.api`). Failures are :class:`ApiError` subclasses carrying the
+The client is synchronous and thread-safe. On asyncio the runtime sends its requests from the
+event loop instead (:mod:`cloudtty_core.runtime.loophttp`), with this client's configuration,
+headers, credentials and answer decoding; it calls this client from worker threads for the rest
+(see :mod:`cloudtty_core.runtime.api`). Failures are :class:`ApiError` subclasses carrying the
 Kubernetes ``Status`` (code, reason, message); connection failures are :class:`TransportError`.
 """
 
