@@ -27,7 +27,7 @@ import asyncio
 import ssl
 import zlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from cloudtty_core.model import Manifest
@@ -187,8 +187,8 @@ class _Connection(asyncio.Protocol):
     # Protocol ------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport, though not necessarily a subclass of asyncio's (uvloop's is not).
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         exchange = self.exchange
