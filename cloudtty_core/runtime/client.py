@@ -401,11 +401,9 @@ class KubeClient:
         """The request target of ``request``: the server URL's path, the request's path and
         its query."""
         params = _present(request.query)
-        prefix = self._prefix
-        if prefix is None:
-            prefix = self._prefix = urlsplit(str(self.api_client.configuration.host)).path
-            prefix = self._prefix = prefix.rstrip("/")
-        return prefix + request.path + (f"?{urlencode(params)}" if params else "")
+        if self._prefix is None:
+            self._prefix = urlsplit(str(self.api_client.configuration.host)).path.rstrip("/")
+        return self._prefix + request.path + (f"?{urlencode(params)}" if params else "")
 
     def headers(self, request: ApiRequest) -> dict[str, str]:
         """The headers of ``request`` but its credentials: the official client's default
@@ -414,8 +412,7 @@ class KubeClient:
 
     def timeout_of(self, request: ApiRequest) -> tuple[float, float] | float:
         """(connect, read) seconds for ``request``, or a total."""
-        timeout: tuple[float, float] | float = request.timeout or self.timeout
-        return timeout
+        return request.timeout or self.timeout
 
     def observe(self, request: ApiRequest, status: int, seconds: float) -> None:
         """Tell the observer of requests (if any) that ``request`` got ``status`` after
