@@ -14,28 +14,26 @@ Requests from ``system:masters`` and the sandbox's own writes (no requester) are
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .auth import UserInfo
 from .errors import ApiError, Cause
+from .rbac import RBAC, Authorizer, Request
 from .strategy import Strategy
 
 if TYPE_CHECKING:
     from .cluster import Cluster
-    from .rbac import Authorizer
     from .resources import ResourceType
 
-__all__ = ["REQUESTER", "NoEscalation", "covers"]
+__all__ = ["REQUESTER", "NoEscalation", "covers", "no_escalation_strategies"]
 
 REQUESTER: contextvars.ContextVar[UserInfo | None] = contextvars.ContextVar(
     "sandbox_requester", default=None
 )
 """Who sent the request being served (set by the API server for each request in RBAC mode)."""
-
-RBAC = "rbac.authorization.k8s.io"
 
 
 @attrs.frozen
@@ -71,8 +69,7 @@ def _atoms(rule: dict[str, Any]) -> Iterator[_Atom]:
                     yield _Atom(verb, str(group), str(resource), str(name))
 
 
-def _has(values: Iterable[Any], wanted: str) -> bool:
-    values = tuple(values or ())
+def _has(values: Sequence[Any], wanted: str) -> bool:
     return "*" in values or wanted in values
 
 
@@ -86,7 +83,7 @@ def _rule_covers(owner: dict[str, Any], atom: _Atom) -> bool:
         )
     if not _has(owner.get("apiGroups") or (), atom.group):
         return False
-    resources = tuple(owner.get("resources") or ())
+    resources = owner.get("resources") or ()
     _, slash, subresource = atom.resource.partition("/")
     if not (_has(resources, atom.resource) or (slash and f"*/{subresource}" in resources)):
         return False
@@ -157,9 +154,20 @@ class NoEscalation(Strategy):
         return []
 
     def _may(self, user: UserInfo, verb: str, resource: str, namespace: str, name: str) -> bool:
-        from .rbac import Request
-
         return self.authorizer.allowed(user, Request(verb, RBAC, resource, "", namespace, name))
+
+
+def no_escalation_strategies(authorizer: Authorizer) -> dict[str, Strategy]:
+    """The strategies of the four RBAC kinds, by storage name, checked by ``authorizer``."""
+    return {
+        f"{plural}.{RBAC}": NoEscalation(authorizer, kind)
+        for kind, plural in (
+            ("Role", "roles"),
+            ("ClusterRole", "clusterroles"),
+            ("RoleBinding", "rolebindings"),
+            ("ClusterRoleBinding", "clusterrolebindings"),
+        )
+    }
 
 
 def _forbidden(rtype: ResourceType, name: str, why: str) -> ApiError:

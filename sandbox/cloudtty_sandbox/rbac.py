@@ -96,15 +96,6 @@ class Authorizer:
             for binding in cluster.store.items(storage, None):
                 self._index(storage, binding, deleted=False)
             cluster.store.listen(storage, self._on_event)
-        from .escalation import NoEscalation
-
-        for kind, plural in (
-            ("Role", "roles"),
-            ("ClusterRole", "clusterroles"),
-            ("RoleBinding", "rolebindings"),
-            ("ClusterRoleBinding", "clusterrolebindings"),
-        ):
-            cluster.strategies[f"{plural}.{RBAC}"] = NoEscalation(self, kind)
 
     def _on_event(self, storage: str, event: Event) -> None:
         self._index(storage, event.obj, deleted=event.type == "DELETED")

@@ -26,6 +26,7 @@ from .config import SandboxConfig
 from .counters import RequestCounters
 from .crds import CrdStrategy
 from .endpoints import EndpointsController
+from .escalation import no_escalation_strategies
 from .faults import FaultConfig, FaultInjector
 from .gc import GarbageCollector
 from .handlers import ApiServer
@@ -126,6 +127,7 @@ class Sandbox:
         if config.rbac:
             authenticator = Authenticator(self.cluster, self.tokens, config.users)
             authorizer = Authorizer(self.cluster)
+            self.cluster.strategies.update(no_escalation_strategies(authorizer))
         self.api = ApiServer(
             self.cluster,
             self.counters,
