@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from cloudtty_core.model import Manifest
 
+from .answer import Answer
 from .client import KubeClient, TransportError, encode_body
 from .verbs import ApiRequest
 from .watchstream import ChunkedDecoder
@@ -161,13 +162,12 @@ class ResponseReader:
 
 
 class _Exchange:
-    """A request on a connection: where its answer goes, and whether it has been given."""
+    """A request on a connection: its answer, what of it has arrived, and its read timeout."""
 
-    __slots__ = ("future", "given", "last_data", "read_timeout", "reader", "timer")
+    __slots__ = ("answer", "last_data", "read_timeout", "reader", "timer")
 
-    def __init__(self, future: asyncio.Future[ResponseReader], read_timeout: float) -> None:
-        self.future = future
-        self.given = False
+    def __init__(self, loop: asyncio.AbstractEventLoop, read_timeout: float) -> None:
+        self.answer: Answer[ResponseReader] = Answer(loop)
         self.reader = ResponseReader()
         self.read_timeout = read_timeout
         self.last_data = 0.0
@@ -220,11 +220,11 @@ class _Connection(asyncio.Protocol):
     # Requests ------------------------------------------------------------------------------
 
     def send(self, message: bytes, read_timeout: float) -> _Exchange:
-        """Write one request; its exchange, whose future gets the answer's reader."""
+        """Write one request; its exchange, whose answer is the answer's reader."""
         assert self.transport is not None
         assert self.exchange is None
         loop = self.http.loop
-        exchange = self.exchange = _Exchange(loop.create_future(), read_timeout)
+        exchange = self.exchange = _Exchange(loop, read_timeout)
         exchange.last_data = loop.time()
         exchange.timer = loop.call_later(read_timeout, self._time_out, exchange)
         self.transport.write(message)
@@ -243,7 +243,6 @@ class _Connection(asyncio.Protocol):
         exchange = self.exchange
         assert exchange is not None
         self.exchange = None
-        exchange.given = True
         if exchange.timer is not None:
             exchange.timer.cancel()
         self.served += 1
@@ -251,8 +250,7 @@ class _Connection(asyncio.Protocol):
             self.http._release(self)
         else:
             self.close()
-        if not exchange.future.done():
-            exchange.future.set_result(exchange.reader)
+        exchange.answer.give(exchange.reader)
 
     def _fail(self, error: BaseException) -> None:
         exchange = self.exchange
@@ -260,11 +258,9 @@ class _Connection(asyncio.Protocol):
         self.close()
         if exchange is None:
             return
-        exchange.given = True
         if exchange.timer is not None:
             exchange.timer.cancel()
-        if not exchange.future.done():
-            exchange.future.set_exception(error)
+        exchange.answer.give(error=error)
 
     def _time_out(self, exchange: _Exchange) -> None:
         # The read timeout bounds the wait between bytes, as urllib3's does, not the whole
@@ -424,7 +420,7 @@ class LoopHttp:
                 reused = connection.served > 0
                 exchange = connection.send(message, read_timeout)
                 try:
-                    reader = await _answer_of(exchange)
+                    reader = await exchange.answer.wait()
                     return reader.status, reader.body(), reader.headers.get("retry-after")
                 except TimeoutError as error:  # an OSError, but never sent again
                     return 0, error, None
@@ -488,25 +484,6 @@ class LoopHttp:
         self._open.discard(connection)
         if connection in self._idle:
             self._idle.remove(connection)
-
-
-async def _answer_of(exchange: _Exchange) -> ResponseReader:
-    """The answer of ``exchange``; a caller cancelled meanwhile waits for it first."""
-    try:
-        return await exchange.future
-    except asyncio.CancelledError:
-        if not exchange.given:
-            # Cancelling the caller cancelled its future: the answer goes to a new one,
-            # which the caller waits for (through further cancellations) before it gives up.
-            waiter = exchange.future = asyncio.get_running_loop().create_future()
-            while not waiter.done():
-                try:
-                    await asyncio.wait((waiter,))
-                except asyncio.CancelledError:
-                    continue
-            if not waiter.cancelled():
-                waiter.exception()  # retrieved: a failure nobody awaits is not an error
-        raise
 
 
 def _tls_context(configuration: Any, *, verify_hostname: bool) -> ssl.SSLContext:

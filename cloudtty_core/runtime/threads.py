@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from .answer import Answer
 from .inbox import LoopInbox, inbox_of
 
 __all__ = ["RequestThreads"]
@@ -31,17 +32,7 @@ __all__ = ["RequestThreads"]
 T = TypeVar("T")
 
 
-class _Answer:
-    """Where a thread's answer goes (on the event loop), and whether it has been given."""
-
-    __slots__ = ("future", "given")
-
-    def __init__(self, future: asyncio.Future[Any]) -> None:
-        self.future = future
-        self.given = False
-
-
-_Work = tuple[LoopInbox, _Answer, contextvars.Context, Callable[[], Any]]
+_Work = tuple[LoopInbox, Answer[Any], contextvars.Context, Callable[[], Any]]
 
 
 class RequestThreads:
@@ -75,24 +66,11 @@ class RequestThreads:
         after): a request is never abandoned half-sent.
         """
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        answer = _Answer(future)
+        answer: Answer[T] = Answer(loop)
         self._queue.put((inbox_of(loop), answer, contextvars.copy_context(), fn))
         if self._threads < self.size and self._queue.qsize() > len(self._idle):
             self._start_thread()
-        try:
-            # Awaited directly, not through asyncio.shield: a shield's second future costs
-            # every answer one more pass of the event loop, which in a burst is milliseconds.
-            return await future
-        except asyncio.CancelledError:
-            if not answer.given:
-                # Cancelling the caller cancelled its future: the answer goes to a new one,
-                # which the caller waits for before it gives up.
-                waiter = answer.future = loop.create_future()
-                await _finished(waiter)
-                if not waiter.cancelled():
-                    waiter.exception()  # retrieved: a refusal nobody awaits is not an error
-            raise
+        return await answer.wait()
 
     def _start_thread(self) -> None:
         with self._lock:
@@ -122,29 +100,9 @@ class RequestThreads:
             try:
                 result = context.run(fn)
             except BaseException as error:  # handed to the caller, whatever it is
-                inbox.post(_settle, answer, None, error)
+                inbox.post(answer.give, None, error)
             else:
-                inbox.post(_settle, answer, result, None)
+                inbox.post(answer.give, result)
             finally:
                 idle.append(None)
             del inbox, answer, context, fn  # nothing of a finished call stays referenced
-
-
-def _settle(answer: _Answer, result: Any, error: BaseException | None) -> None:
-    answer.given = True
-    future = answer.future
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
-
-
-async def _finished(future: asyncio.Future[Any]) -> None:
-    """Wait until ``future`` is done, through further cancellations."""
-    while not future.done():
-        try:
-            await asyncio.wait((future,))
-        except asyncio.CancelledError:
-            continue
