@@ -18,7 +18,7 @@ workers that are gone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
 from cloudtty_core.backends import (
@@ -94,10 +94,6 @@ def _deleting(obj: Mapping[str, Any] | None) -> bool:
 def _alive(pod: Manifest) -> bool:
     phase = (pod.get("status") or {}).get("phase") or "Pending"
     return not _deleting(pod) and phase in ("Pending", "Running")
-
-
-def _owners(obj: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
-    return _meta(obj).get("ownerReferences") or ()
 
 
 def _name(obj: Mapping[str, Any]) -> str:
