@@ -19,6 +19,7 @@ from cloudtty_core.plan.names import (
     LABEL_POOL,
     LABEL_ROLE,
     LABEL_STATE,
+    LABEL_WORKER,
     MANAGED_BY,
     ROLE_WORKER,
     STATE_IDLE,
@@ -182,8 +183,14 @@ class ReservingPoolView:
             if namespace != key.namespace:
                 continue
             session = self._view.get("v1", "Secret", namespace, name)
-            pod = claimable_worker(session, key, self._view) if session is not None else None
-            if pod is not None and not self._reservations.hidden_from(
-                namespace, str(pod["metadata"]["name"]), self._owner
-            ):
+            if session is None:
+                continue
+            # The session names its worker (the pod claimable_worker reads). In a burst the
+            # oldest idle workers are the ones other shells are claiming: they are passed over
+            # before their pods are checked.
+            worker = str(((session.get("metadata") or {}).get("labels") or {}).get(LABEL_WORKER))
+            if self._reservations.hidden_from(namespace, worker, self._owner):
+                continue
+            pod = claimable_worker(session, key, self._view)
+            if pod is not None:
                 yield pod
