@@ -248,13 +248,22 @@ class OperatorMetrics:
         self._seen_lock = threading.Lock()
         self._seen: dict[str, float] = {}
         self._leading: bool | None = None
+        # Children by label values: prometheus_client's labels() checks and locks on every
+        # call, and the request and reconcile counters are bumped several times per shell.
+        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+    def _labelled(self, metric: Any, *values: str) -> Any:
+        child = self._children.get((metric, values))
+        if child is None:
+            child = self._children[(metric, values)] = metric.labels(*values)
+        return child
 
     # ---------------------------------------------------------------- reconciling
     def reconciled(self, kind: str, result: str, seconds: float | None = None) -> None:
         """One reconcile pass of ``kind`` (``shell``/``pool``) ended with ``result``."""
-        self.reconciles.labels(kind, result).inc()
+        self._labelled(self.reconciles, kind, result).inc()
         if seconds is not None:
-            self.reconcile_duration.labels(kind).observe(seconds)
+            self._labelled(self.reconcile_duration, kind).observe(seconds)
 
     def reconcile_failed(self, kind: str, error: BaseException | str) -> None:
         """A pass failed with ``error`` (counted by exception type; the pass also counts as
@@ -270,7 +279,7 @@ class OperatorMetrics:
 
     def queue_added(self, name: str) -> None:
         """A key was added to queue ``name``."""
-        self.queue_adds.labels(name).inc()
+        self._labelled(self.queue_adds, name).inc()
 
     def queue_retried(self, name: str) -> None:
         """A key of queue ``name`` was requeued with backoff."""
@@ -307,7 +316,7 @@ class OperatorMetrics:
         if started is None:
             return None
         seconds = max(0.0, (time.monotonic() if at is None else at) - started)
-        self.time_to_ready.labels("warm" if warm else "cold").observe(seconds)
+        self._labelled(self.time_to_ready, "warm" if warm else "cold").observe(seconds)
         return seconds
 
     def shell_gone(self, uid: str) -> None:
@@ -327,9 +336,9 @@ class OperatorMetrics:
     ) -> None:
         """One request to the API server (``code`` is the HTTP status; 0 or ``error`` when no
         answer came)."""
-        self.api_requests.labels(verb, resource, str(code or "error")).inc()
+        self._labelled(self.api_requests, verb, resource, str(code or "error")).inc()
         if seconds is not None:
-            self.api_request_duration.labels(verb).observe(seconds)
+            self._labelled(self.api_request_duration, verb).observe(seconds)
 
     def observe_request(self, verb: str, resource: str, status: int, seconds: float) -> None:
         """:meth:`api_request` in the shape of the runtime client's ``on_request`` observer
