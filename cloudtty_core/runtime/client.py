@@ -16,7 +16,6 @@ Kubernetes ``Status`` (code, reason, message); connection failures are :class:`T
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
@@ -694,8 +693,3 @@ def _headers(body: Any, content_type: str | None) -> dict[str, str]:
 def _present(query: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
     """The query parameters that have a value."""
     return [(key, value) for key, value in query if value is not None]
-
-
-def encode_secret_data(values: Mapping[str, str]) -> dict[str, str]:
-    """``data`` of a Secret: every value base64-encoded."""
-    return {key: base64.b64encode(value.encode()).decode() for key, value in values.items()}
