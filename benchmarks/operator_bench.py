@@ -10,8 +10,9 @@ to 127.0.0.1.
 - cold: shells of an image backend that cannot start warm (one pod per shell, started by the
   sandbox's kubelet after ``--pod-start-delay``); the figure is time-to-Ready minus that delay.
 - steady: with every shell Ready, the requests the operator sends in ``--steady-seconds``.
-- burst: ``minIdle`` = the burst, then ``--burst`` shells created at once; time until all are
-  Ready. The floor: a bare client (the same official client, the same concurrency) making the
+- burst: ``minIdle`` = the burst, then ``--burst`` shells created at once (through
+  ``AsyncApi``, ``--client-concurrency`` at a time); time until all are Ready, and the CPU the
+  operator, the sandbox and this script used meanwhile. The floor: a bare client (the same official client, the same concurrency) making the
   same writes per shell on the same sandbox in the same run. A second floor makes them through
   the runtime's ``AsyncApi``, whose requests the event loop writes and reads as the operator's
   are (the loop floor).
@@ -77,6 +78,31 @@ def memory_of(pid: int) -> dict[str, float]:
         if key in ("VmRSS", "VmHWM"):
             found[key] = int(value.split()[0]) / 1024
     return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds each named process uses between :meth:`start` and :meth:`stop` -- what
+    shares the machine's cores during a timed phase."""
+
+    def __init__(self, **pids: int) -> None:
+        self.pids = pids
+        self._start: dict[str, float] = {}
+        self.used: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def stop(self) -> dict[str, float]:
+        self.used = {
+            name: round(cpu_seconds(pid) - self._start[name], 2) for name, pid in self.pids.items()
+        }
+        return self.used
 
 
 # ------------------------------------------------------------------------------------ processes
@@ -476,6 +502,27 @@ def create_all(client: KubeClient, manifests: list[dict[str, Any]], concurrency:
             future.result()
 
 
+async def create_on_the_loop(
+    client: KubeClient, manifests: list[dict[str, Any]], concurrency: int
+) -> None:
+    """Create ``manifests``, ``concurrency`` at a time, through the runtime's ``AsyncApi``:
+    the cheapest client here, so that making the burst takes as little as possible of the
+    cores the operator and the sandbox share."""
+    from cloudtty_core.runtime.api import AsyncApi
+
+    api = AsyncApi(client, concurrency)
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(manifest: dict[str, Any]) -> None:
+        async with limit:
+            await api.create(manifest)
+
+    try:
+        await asyncio.gather(*(one(m) for m in manifests))
+    finally:
+        api.close()
+
+
 def burst(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """``--burst`` shells at once, against the floor of the same writes from a bare client."""
     n = args.burst
@@ -498,27 +545,38 @@ def burst(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         watch = ReadyWatch(client)
         sandbox.reset_counters()
         manifests = [shell(f"b{i}", "burst") for i in range(n)]
+        meter = CpuMeter(
+            operator=operator.proc.pid, sandbox=sandbox.proc.pid, benchmark=os.getpid()
+        )
+        meter.start()
         started = time.monotonic()
         try:
-            create_all(client, manifests, args.client_concurrency)
+            asyncio.run(create_on_the_loop(client, manifests, args.client_concurrency))
+            creating_seconds = time.monotonic() - started
             watch.wait([f"burst/b{i}" for i in range(n)], 600)
         finally:
             watch.close()
         operator_seconds = max(watch.ready.values()) - started
+        operator_cpu = meter.stop()
         counters = sandbox.counters()
         writes = writes_by_resource(counters)
         memory = operator.memory()
         inside = operator_view(operator.metrics())
         # The floor, on the same sandbox, with the operator stopped (nothing else writes).
         operator.stop()
-        floor_seconds, floor_writes, not_mirrored = floor(sandbox, n, writes, args)
+        meter = CpuMeter(sandbox=sandbox.proc.pid, benchmark=os.getpid())
+        floor_seconds, floor_writes, not_mirrored = floor(sandbox, n, writes, args, meter)
+        floor_cpu = meter.used
+        meter = CpuMeter(sandbox=sandbox.proc.pid, benchmark=os.getpid())
         loop_floor_seconds, loop_floor_writes, _ = floor(
-            sandbox, n, writes, args, namespace="floor-loop", on_the_loop=True
+            sandbox, n, writes, args, meter, namespace="floor-loop", on_the_loop=True
         )
+        loop_floor_cpu = meter.used
     return {
         "shells": n,
         "pool_provisioning_s": provisioned,
         "operator_s": operator_seconds,
+        "creating_the_shells_s": creating_seconds,
         "operator_writes": writes,
         "operator_requests_by_verb": dict(counters["byVerb"]),
         "floor_s": floor_seconds,
@@ -528,6 +586,7 @@ def burst(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "loop_floor_s": loop_floor_seconds,
         "loop_floor_writes": loop_floor_writes,
         "ratio_to_the_loop_floor": operator_seconds / loop_floor_seconds,
+        "cpu_s": {"operator": operator_cpu, "floor": floor_cpu, "loop_floor": loop_floor_cpu},
         "operator_memory_mib": memory,
         "operator_view": inside,
         "client_concurrency": args.client_concurrency,
@@ -596,6 +655,7 @@ def floor(
     n: int,
     operator_writes: dict[str, int],
     args: argparse.Namespace,
+    meter: CpuMeter,
     *,
     namespace: str = "floor",
     on_the_loop: bool = False,
@@ -603,7 +663,8 @@ def floor(
     """A bare client doing the writes the operator did, shell by shell: the same number of
     each verb and kind (the finalizer patch, the worker claim, the objects it creates, the
     status, the Events, the pool's refill pods). Returns the time, the writes the sandbox
-    counted, and the operator's writes the floor could not mirror.
+    counted, and the operator's writes the floor could not mirror; ``meter`` measures the
+    CPU used while the writes are made.
 
     The client is the official one in threads, or (``on_the_loop``) the runtime's
     ``AsyncApi``, which writes and reads the requests on the event loop as the operator does.
@@ -688,12 +749,14 @@ def floor(
             body["status"] = {"phase": "Ready", "accessUrl": f"http://{name}.{namespace}:7681/"}
             created = yield ("replace", (body,), {"subresource": "status"})
 
+    meter.start()
     started = time.monotonic()
     if on_the_loop:
         asyncio.run(_floor_on_the_loop(client, n, namespace, follow_up, args))
     else:
         _floor_in_threads(client, n, namespace, follow_up, args)
     seconds = time.monotonic() - started
+    meter.stop()
     return seconds, writes_by_resource(sandbox.counters()), not_mirrored
 
 
