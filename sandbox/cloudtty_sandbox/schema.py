@@ -5,10 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import jsonschema
-import jsonschema.exceptions
-
 from .errors import Cause
+from .schemacheck import SchemaChecker, ValidationProblem, compile_schema
 
 _META_KEYS = ("apiVersion", "kind", "metadata")
 
@@ -61,17 +59,15 @@ class CrdSchema:
         # metadata is validated by the generic metadata rules, never by the CRD schema.
         props.pop("metadata", None)
         translated = _to_json_schema(body)
-        self._validator = jsonschema.Draft4Validator(translated)
+        self._validator = compile_schema(translated)
         # Per top-level field (spec, status, ...): one validator each, plus one for the root's
         # own rules with those fields left open, so an update re-validates only what changed.
         fields = translated.get("properties") if isinstance(translated, dict) else None
-        self._field_validators: dict[str, jsonschema.Draft4Validator] = {}
-        self._root_validator: jsonschema.Draft4Validator | None = None
+        self._field_validators: dict[str, SchemaChecker] = {}
+        self._root_validator: SchemaChecker | None = None
         if isinstance(fields, dict) and fields:
-            self._field_validators = {
-                key: jsonschema.Draft4Validator(sub) for key, sub in fields.items()
-            }
-            self._root_validator = jsonschema.Draft4Validator(
+            self._field_validators = {key: compile_schema(sub) for key, sub in fields.items()}
+            self._root_validator = compile_schema(
                 {**translated, "properties": {key: {} for key in fields}}
             )
 
@@ -92,15 +88,17 @@ class CrdSchema:
         """
         body = {k: v for k, v in obj.items() if k != "metadata"}
         if old is None or self._root_validator is None:
-            errors = list(self._validator.iter_errors(body))
+            errors = self._validator.errors(body)
         else:
-            errors = list(self._root_validator.iter_errors(body))
+            errors = self._root_validator.errors(body)
             for key, validator in self._field_validators.items():
                 if key not in body or (key in old and old[key] == body[key]):
                     continue
-                for error in validator.iter_errors(body[key]):
+                for error in validator.errors(body[key]):
                     error.path.appendleft(key)
                     errors.append(error)
+        if not errors:
+            return []
         return [_cause(e) for e in sorted(errors, key=lambda e: list(e.absolute_path))]
 
 
@@ -111,7 +109,7 @@ def _path(parts: Any) -> str:
     return out
 
 
-def _cause(error: jsonschema.exceptions.ValidationError) -> Cause:
+def _cause(error: ValidationProblem) -> Cause:
     field = _path(error.absolute_path)
     shown = repr(error.instance) if not isinstance(error.instance, str) else f'"{error.instance}"'
     if len(shown) > 200:
@@ -146,7 +144,7 @@ def _cause(error: jsonschema.exceptions.ValidationError) -> Cause:
     return Cause(field, f"Invalid value: {shown}: {field} in body {_describe(error)}")
 
 
-def _describe(error: jsonschema.exceptions.ValidationError) -> str:
+def _describe(error: ValidationProblem) -> str:
     v, value = error.validator, error.validator_value
     return {
         "minimum": f"should be greater than or equal to {value}",
