@@ -48,13 +48,17 @@ def _parse_text(value: str) -> datetime:
 def format_time(value: datetime) -> str:
     """Write a time as Kubernetes does: UTC, ``Z``, fractional seconds only when present."""
     # isoformat writes the fraction exactly when there is one, at a fraction of strftime's cost.
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+    return utc.isoformat().removesuffix("+00:00") + "Z"
 
 
 _PLAIN = frozenset({str, int, float, bool})
+_CONTAINERS = frozenset({tuple, list, dict})
 
 
 def _is_empty(value: object) -> bool:
+    if type(value) in _CONTAINERS:  # the usual containers without an ABC check
+        return not value
     return value is None or (isinstance(value, tuple | list | Mapping) and not value)
 
 
@@ -68,10 +72,12 @@ def _unstructure_factory(cls: type) -> Callable[[Any], dict[str, Any]]:
         out: dict[str, Any] = {}
         for name, key, omit_value in plan:
             value = getattr(obj, name)
-            if _is_empty(value) or (omit_value is not attrs.NOTHING and value == omit_value):
+            if value is None or (omit_value is not attrs.NOTHING and value == omit_value):
                 continue
-            # Plain JSON values are written as they are, without a converter dispatch.
-            out[key] = value if type(value) in _PLAIN else converter.unstructure(value)
+            if type(value) in _PLAIN:  # written as it is, without a converter dispatch
+                out[key] = value
+            elif not _is_empty(value):
+                out[key] = converter.unstructure(value)
         return out
 
     return unstructure
