@@ -188,6 +188,13 @@ class _Keyword:
 
 
 # ----------------------------------------------------------------------------- compiling nodes
+# Compiled nodes by the repr of their schema, which tells apart everything validation does (key
+# order, 1 / 1.0 / True): a CRD repeats small nodes many times, and CrdSchema compiles each
+# top-level field twice (whole and alone). Cleared when it grows past its bound.
+_MEMO: dict[str, Node] = {}
+_MEMO_BOUND = 4096
+
+
 def _compile(schema: Any) -> Node:
     if schema is True:
         return _ACCEPT
@@ -195,6 +202,17 @@ def _compile(schema: Any) -> Node:
         return _REJECT
     if not isinstance(schema, dict):
         raise _Unsupported(f"a schema must be an object or a boolean, not {schema!r}")
+    key = repr(schema)
+    node = _MEMO.get(key)
+    if node is None:
+        node = _compile_node(schema)
+        if len(_MEMO) >= _MEMO_BOUND:
+            _MEMO.clear()
+        _MEMO[key] = node
+    return node
+
+
+def _compile_node(schema: dict[str, Any]) -> Node:
     for steering in ("$ref", "$schema"):
         if steering in schema:
             raise _Unsupported(f"{steering} is left to jsonschema")
