@@ -12,10 +12,10 @@ to 127.0.0.1.
 - steady: with every shell Ready, the requests the operator sends in ``--steady-seconds``.
 - burst: ``minIdle`` = the burst, then ``--burst`` shells created at once (through
   ``AsyncApi``, ``--client-concurrency`` at a time); time until all are Ready, and the CPU the
-  operator, the sandbox and this script used meanwhile. The floor: a bare client (the same official client, the same concurrency) making the
-  same writes per shell on the same sandbox in the same run. A second floor makes them through
-  the runtime's ``AsyncApi``, whose requests the event loop writes and reads as the operator's
-  are (the loop floor).
+  operator, the sandbox and this script used meanwhile. The floor: a bare client (the
+  official client in threads, the same concurrency) making the same writes per shell on the
+  same sandbox in the same run. A second floor makes them through the runtime's ``AsyncApi``,
+  whose requests the event loop writes and reads as the operator's are (the loop floor).
 - rss: ``--rss-shells`` Ready shells; the operator's resident memory (VmRSS, VmHWM).
 
     .venv/bin/python benchmarks/operator_bench.py [--burst 1000] [--rss-shells 10000]
