@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 import secrets
@@ -106,7 +107,9 @@ def is_dns_label(name: str) -> bool:
     return len(name) <= 63 and bool(_DNS_LABEL.match(name))
 
 
+@functools.lru_cache(maxsize=4096)
 def _qualified_key_problem(key: str) -> str | None:
+    # Every write checks its labels' and annotations' keys, and a cluster uses a few dozen.
     prefix, _, name = key.rpartition("/")
     if "/" in key and not prefix:
         return "prefix part must be non-empty"
