@@ -7,8 +7,7 @@ from typing import Any
 
 from .errors import Cause
 from .schemacheck import SchemaChecker, ValidationProblem, compile_schema
-
-_META_KEYS = ("apiVersion", "kind", "metadata")
+from .schemaplan import compile_defaulter, compile_pruner
 
 
 def _to_json_schema(node: Any) -> Any:
@@ -54,6 +53,8 @@ class CrdSchema:
             "x-kubernetes-preserve-unknown-fields": True,
         }
         self.kind = kind
+        self._defaulter = compile_defaulter(self.raw, top=True)
+        self._pruner = compile_pruner(self.raw, top=True)
         body = copy.deepcopy(self.raw)
         props = body.setdefault("properties", {}) if isinstance(body, dict) else {}
         # metadata is validated by the generic metadata rules, never by the CRD schema.
@@ -73,12 +74,14 @@ class CrdSchema:
 
     def default(self, obj: dict[str, Any]) -> None:
         """Fill in ``default`` values in place, as the API server does when decoding."""
-        _apply_defaults(obj, self.raw, top=True)
+        if self._defaulter is not None:
+            self._defaulter(obj)
 
     def prune(self, obj: dict[str, Any]) -> list[str]:
         """Drop fields the schema does not know; return their paths (for strict validation)."""
         dropped: list[str] = []
-        _prune(obj, self.raw, "", dropped, top=True)
+        if self._pruner is not None:
+            self._pruner(obj, "", dropped)
         return dropped
 
     def validate(self, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Cause]:
@@ -153,65 +156,6 @@ def _describe(error: ValidationProblem) -> str:
         "pattern": f"should match '{value}'",
         "minItems": f"should have at least {value} items",
     }.get(str(v), error.message)
-
-
-def _apply_defaults(value: Any, schema: Any, *, top: bool = False) -> None:
-    if not isinstance(schema, dict):
-        return
-    if isinstance(value, dict):
-        props = schema.get("properties") or {}
-        for key, sub in props.items():
-            if top and key in _META_KEYS:
-                continue
-            if key not in value and isinstance(sub, dict) and "default" in sub:
-                value[key] = copy.deepcopy(sub["default"])
-            if key in value:
-                _apply_defaults(value[key], sub)
-        extra = schema.get("additionalProperties")
-        if isinstance(extra, dict):
-            for key, item in value.items():
-                if key not in props:
-                    _apply_defaults(item, extra)
-    elif isinstance(value, list):
-        items = schema.get("items")
-        if isinstance(items, dict):
-            for item in value:
-                _apply_defaults(item, items)
-
-
-def _prune(value: Any, schema: Any, path: str, dropped: list[str], *, top: bool = False) -> None:
-    if not isinstance(schema, dict) or schema.get("x-kubernetes-preserve-unknown-fields"):
-        if isinstance(schema, dict) and isinstance(value, dict) and schema.get("properties"):
-            for key, sub in schema["properties"].items():
-                if key in value:
-                    _prune(value[key], sub, f"{path}.{key}" if path else key, dropped)
-        return
-    if isinstance(value, dict):
-        props = schema.get("properties")
-        extra = schema.get("additionalProperties")
-        if props is None and extra is None:
-            if schema.get("type") == "object" and not top:
-                for key in list(value):
-                    dropped.append(f"{path}.{key}" if path else key)
-                    del value[key]
-            return
-        for key in list(value):
-            if top and key in _META_KEYS:
-                continue
-            sub_path = f"{path}.{key}" if path else key
-            if props is not None and key in props:
-                _prune(value[key], props[key], sub_path, dropped)
-            elif isinstance(extra, dict):
-                _prune(value[key], extra, sub_path, dropped)
-            elif extra is True:
-                continue
-            else:
-                dropped.append(sub_path)
-                del value[key]
-    elif isinstance(value, list):
-        items = schema.get("items")
-        for i, item in enumerate(value):
-            _prune(item, items, f"{path}[{i}]", dropped)
 
 
 def structural_problems(schema: Any, path: str = "openAPIV3Schema") -> list[Cause]:

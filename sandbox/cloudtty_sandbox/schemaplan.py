@@ -1,0 +1,235 @@
+"""Compiled defaulting and pruning for CRD schemas: each ``openAPIV3Schema`` node is turned into
+a closure once, and a walk over an object then does dict lookups instead of re-reading the
+schema.
+
+The semantics are the API server's as the sandbox implements them:
+
+- defaulting: where a property is absent and its schema has a ``default``, a deep copy of it is
+  set; then the property's value (given or defaulted) is defaulted by its schema, recursively,
+  and so are values under ``additionalProperties`` (keys that are not properties) and ``items``.
+  At the root, ``apiVersion``, ``kind`` and ``metadata`` are left alone.
+- pruning: keys a schema does not know are dropped and their paths reported, in the order the
+  walk meets them (the object's key order, depth first). A node with
+  ``x-kubernetes-preserve-unknown-fields`` keeps everything but still prunes under its
+  ``properties``; ``additionalProperties: true`` keeps unknown keys, a schema there prunes them;
+  an ``object`` without ``properties`` or ``additionalProperties`` keeps nothing, except at the
+  root, where ``apiVersion``, ``kind`` and ``metadata`` are never pruned either.
+
+A compiled node is ``None`` when it can do nothing to any value (a leaf such as
+``{"type": "string"}``, or a status subtree without defaults): the parent then skips that
+value without looking at it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Defaulter", "Pruner", "compile_defaulter", "compile_pruner"]
+
+#: Fills in defaults in a value, in place.
+Defaulter = Callable[[Any], None]
+#: Drops unknown keys from a value in place, appending their paths (from ``path``) to a list.
+Pruner = Callable[[Any, str, list[str]], None]
+
+_META_KEYS = frozenset(("apiVersion", "kind", "metadata"))
+# Defaults of these classes are shared as they are: nothing can change them.
+_IMMUTABLE = frozenset((str, int, float, bool, type(None)))
+
+
+def compile_defaulter(schema: Any, *, top: bool = False) -> Defaulter | None:
+    """The defaulting of values of ``schema``, or ``None`` if it can never change a value.
+
+    ``top`` marks the object's root, whose ``apiVersion``, ``kind`` and ``metadata`` are not
+    defaulted by the schema's properties.
+    """
+    return _defaulter(schema, "openAPIV3Schema", top)
+
+
+def compile_pruner(schema: Any, *, top: bool = False) -> Pruner | None:
+    """The pruning of values of ``schema``, or ``None`` if it can never drop anything.
+
+    ``top`` marks the object's root (its ``apiVersion``, ``kind`` and ``metadata`` are kept,
+    and an ``object`` schema without properties keeps every key there).
+    """
+    return _pruner(schema, "openAPIV3Schema", top)
+
+
+def _properties(schema: dict[str, Any], where: str) -> dict[str, Any] | None:
+    """The node's ``properties``: ``None`` when absent, ``{}`` for an empty (falsy) value."""
+    props = schema.get("properties")
+    if props is None or isinstance(props, dict):
+        return props
+    if not props:
+        return {}
+    raise ValueError(f"{where}.properties must be an object, not {type(props).__name__}")
+
+
+# ----------------------------------------------------------------------------- defaulting
+def _defaulter(schema: Any, where: str, top: bool) -> Defaulter | None:
+    if not isinstance(schema, dict):
+        return None
+    props = _properties(schema, where) or {}
+    # (key, has a default, the default, whether it needs a copy, the property's defaulter),
+    # in the schema's order, only for properties with something to do.
+    entries: list[tuple[str, bool, Any, bool, Defaulter | None]] = []
+    for key, sub in props.items():
+        if top and key in _META_KEYS:
+            continue
+        has_default = isinstance(sub, dict) and "default" in sub
+        default = sub["default"] if has_default else None
+        child = _defaulter(sub, f"{where}.properties[{key}]", False)
+        if has_default or child is not None:
+            entries.append((key, has_default, default, _needs_copy(default), child))
+    extra = _defaulter(schema.get("additionalProperties"), f"{where}.additionalProperties", False)
+    items = _defaulter(schema.get("items"), f"{where}.items", False)
+    if not entries and extra is None and items is None:
+        return None
+    return _default_node(tuple(entries), frozenset(props), extra, items)
+
+
+def _needs_copy(default: Any) -> bool:
+    return type(default) not in _IMMUTABLE
+
+
+def _fresh(default: Any) -> Any:
+    if type(default) is dict and not default:
+        return {}
+    if type(default) is list and not default:
+        return []
+    return copy.deepcopy(default)
+
+
+def _default_node(
+    entries: tuple[tuple[str, bool, Any, bool, Defaulter | None], ...],
+    known: frozenset[str],
+    extra: Defaulter | None,
+    items: Defaulter | None,
+) -> Defaulter:
+    def apply(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, has_default, default, needs_copy, child in entries:
+                if key not in value:
+                    if not has_default:
+                        continue
+                    value[key] = _fresh(default) if needs_copy else default
+                if child is not None:
+                    child(value[key])
+            if extra is not None:
+                for key, item in value.items():
+                    if key not in known:
+                        extra(item)
+        elif isinstance(value, list) and items is not None:
+            for item in value:
+                items(item)
+
+    return apply
+
+
+# ----------------------------------------------------------------------------- pruning
+_KEEP, _DESCEND, _DROP = "keep", "descend", "drop"
+
+
+def _pruner(schema: Any, where: str, top: bool) -> Pruner | None:
+    if not isinstance(schema, dict):
+        return None
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return _preserving_pruner(schema, where)
+    props = _properties(schema, where)
+    extra_schema = schema.get("additionalProperties")
+    on_dict: Pruner | None
+    if props is None and extra_schema is None:
+        on_dict = _drop_all if schema.get("type") == "object" and not top else None
+    else:
+        on_dict = _object_pruner(props, extra_schema, where, top)
+    items = _pruner(schema.get("items"), f"{where}.items", False)
+    if on_dict is None and items is None:
+        return None
+    return _prune_node(on_dict, items)
+
+
+def _preserving_pruner(schema: dict[str, Any], where: str) -> Pruner | None:
+    """Unknown keys stay; only the declared properties are pruned, in the schema's order."""
+    props = _properties(schema, where) or {}
+    children = tuple(
+        (key, child)
+        for key, sub in props.items()
+        if (child := _pruner(sub, f"{where}.properties[{key}]", False)) is not None
+    )
+    if not children:
+        return None
+
+    def prune(value: Any, path: str, dropped: list[str]) -> None:
+        if isinstance(value, dict):
+            for key, child in children:
+                if key in value:
+                    child(value[key], f"{path}.{key}" if path else key, dropped)
+
+    return prune
+
+
+def _drop_all(value: dict[str, Any], path: str, dropped: list[str]) -> None:
+    for key in value:
+        dropped.append(f"{path}.{key}" if path else key)
+    value.clear()
+
+
+def _object_pruner(
+    props: dict[str, Any] | None, extra_schema: Any, where: str, top: bool
+) -> Pruner | None:
+    """Pruning of a dict against ``properties`` and ``additionalProperties``."""
+    props = props if props is not None else {}
+    children = {
+        key: child
+        for key, sub in props.items()
+        if not (top and key in _META_KEYS)
+        and (child := _pruner(sub, f"{where}.properties[{key}]", False)) is not None
+    }
+    extra: Pruner | None = None
+    if isinstance(extra_schema, dict):
+        extra = _pruner(extra_schema, f"{where}.additionalProperties", False)
+        unknown = _DESCEND if extra is not None else _KEEP
+    else:
+        unknown = _KEEP if extra_schema is True else _DROP
+    if not children and unknown == _KEEP:
+        return None
+    # Keys never pruned here: the properties, and the object's own fields at the root.
+    known = frozenset(props) | (_META_KEYS if top else frozenset())
+    dropping = unknown == _DROP
+
+    def prune(value: dict[str, Any], path: str, dropped: list[str]) -> None:
+        if not children and value.keys() <= known:
+            return
+        doomed: list[str] | None = None
+        for key, item in value.items():
+            child = children.get(key)
+            if child is not None:
+                child(item, f"{path}.{key}" if path else key, dropped)
+            elif key in known:
+                continue
+            elif dropping:
+                dropped.append(f"{path}.{key}" if path else key)
+                if doomed is None:
+                    doomed = [key]
+                else:
+                    doomed.append(key)
+            elif extra is not None:
+                extra(item, f"{path}.{key}" if path else key, dropped)
+        if doomed is not None:
+            for key in doomed:
+                del value[key]
+
+    return prune
+
+
+def _prune_node(on_dict: Pruner | None, items: Pruner | None) -> Pruner:
+    def prune(value: Any, path: str, dropped: list[str]) -> None:
+        if isinstance(value, dict):
+            if on_dict is not None:
+                on_dict(value, path, dropped)
+        elif isinstance(value, list) and items is not None:
+            for i, item in enumerate(value):
+                items(item, f"{path}[{i}]", dropped)
+
+    return prune
