@@ -1,5 +1,7 @@
-"""CPU of the sandbox's CRD validation: jsonschema's ``Draft4Validator`` against the compiled
-checker, on the CloudShell CRD and the status the operator writes for a Ready shell.
+"""CPU of the sandbox's CRD handling of a write: validation (jsonschema's ``Draft4Validator``
+against the compiled checker) and defaulting and pruning (the generic walk over the raw schema
+against the compiled plans), on the CloudShell CRD and the status the operator writes for a
+Ready shell.
 
 The status is built the way the operator builds it (``CloudShellStatus`` with the six
 conditions of ``CONDITION_ORDER``, their reasons and messages, times and generations, turned
@@ -12,9 +14,16 @@ into JSON by ``status_to_dict``). Cases, each CPU time per object (``time.proces
   are; for jsonschema the same steps with its validators, as ``CrdSchema`` did before;
 - create: a whole new CloudShell (spec and status) checked in one go.
 
+Defaulting and pruning (``CrdSchema.default`` and ``CrdSchema.prune``), each on a fresh copy of
+the object (copies made outside the timed loop), the walk as ``CrdSchema`` did it before
+against the compiled plans (``cloudtty_sandbox.schemaplan``):
+
+- create: a CloudShell as a client sends it, the defaulted fields of its spec left out;
+- status write: the stored shell (defaults filled in) with the Ready status.
+
     .venv/bin/python benchmarks/schema_bench.py [--iterations 5000] [--repeat 3] [--json]
 
-Figures only, no assertion on speed. Both validators' answers are compared first.
+Figures only, no assertion on speed. The answers of both sides are compared first.
 """
 
 from __future__ import annotations
@@ -88,6 +97,82 @@ def shell(status: dict[str, Any] | None) -> dict[str, Any]:
     return obj
 
 
+def created() -> dict[str, Any]:
+    """A CloudShell as a client creates it: the fields with defaults left out."""
+    obj = shell(None)
+    spec = obj["spec"]
+    del spec["imageBackend"]
+    spec["exposureMode"] = "ClusterIP"
+    return obj
+
+
+# The generic walk over the raw schema that CrdSchema.default and .prune did before.
+_META_KEYS = ("apiVersion", "kind", "metadata")
+
+
+def walk_defaults(value: Any, schema: Any, *, top: bool = False) -> None:
+    """Defaulting as ``CrdSchema.default`` did it before the compiled plans."""
+    if not isinstance(schema, dict):
+        return
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        for key, sub in props.items():
+            if top and key in _META_KEYS:
+                continue
+            if key not in value and isinstance(sub, dict) and "default" in sub:
+                value[key] = copy.deepcopy(sub["default"])
+            if key in value:
+                walk_defaults(value[key], sub)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, item in value.items():
+                if key not in props:
+                    walk_defaults(item, extra)
+    elif isinstance(value, list):
+        items = schema.get("items")
+        if isinstance(items, dict):
+            for item in value:
+                walk_defaults(item, items)
+
+
+def walk_prune(
+    value: Any, schema: Any, path: str, dropped: list[str], *, top: bool = False
+) -> None:
+    """Pruning as ``CrdSchema.prune`` did it before the compiled plans."""
+    if not isinstance(schema, dict) or schema.get("x-kubernetes-preserve-unknown-fields"):
+        if isinstance(schema, dict) and isinstance(value, dict) and schema.get("properties"):
+            for key, sub in schema["properties"].items():
+                if key in value:
+                    walk_prune(value[key], sub, f"{path}.{key}" if path else key, dropped)
+        return
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        if props is None and extra is None:
+            if schema.get("type") == "object" and not top:
+                for key in list(value):
+                    dropped.append(f"{path}.{key}" if path else key)
+                    del value[key]
+            return
+        for key in list(value):
+            if top and key in _META_KEYS:
+                continue
+            sub_path = f"{path}.{key}" if path else key
+            if props is not None and key in props:
+                walk_prune(value[key], props[key], sub_path, dropped)
+            elif isinstance(extra, dict):
+                walk_prune(value[key], extra, sub_path, dropped)
+            elif extra is True:
+                continue
+            else:
+                dropped.append(sub_path)
+                del value[key]
+    elif isinstance(value, list):
+        items = schema.get("items")
+        for i, item in enumerate(value):
+            walk_prune(item, items, f"{path}[{i}]", dropped)
+
+
 class JsonschemaCrdValidation:
     """``CrdSchema.validate``'s steps with jsonschema's validators (as it was before)."""
 
@@ -122,6 +207,57 @@ def cpu_us(call: Callable[[], object], iterations: int, repeat: int) -> float:
             call()
         best = min(best, time.process_time() - start)
     return best / iterations * 1e6
+
+
+def cpu_us_each(
+    call: Callable[[dict[str, Any]], object], obj: dict[str, Any], iterations: int, repeat: int
+) -> float:
+    """CPU microseconds per call on a fresh deep copy of ``obj`` (copies are not timed)."""
+    best = float("inf")
+    for _ in range(repeat):
+        copies = [copy.deepcopy(obj) for _ in range(iterations)]
+        start = time.process_time()
+        for each in copies:
+            call(each)
+        best = min(best, time.process_time() - start)
+    return best / iterations * 1e6
+
+
+def defaults_and_pruning(
+    raw: dict[str, Any], schema: CrdSchema, iterations: int, repeat: int
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Defaulting and pruning of a create and of a Ready status write, before and compiled."""
+    create = created()
+    stored = copy.deepcopy(create)
+    schema.default(stored)
+    write = {**stored, "status": ready_status()}
+    for case, obj in (("create", create), ("status write", write)):
+        before, after = copy.deepcopy(obj), copy.deepcopy(obj)
+        walk_defaults(before, raw, top=True)
+        schema.default(after)
+        dropped: list[str] = []
+        walk_prune(before, raw, "", dropped, top=True)
+        if schema.prune(after) != dropped or json.dumps(before) != json.dumps(after):
+            raise RuntimeError(f"{case}: the compiled plans answer differently")
+    if stored == create:
+        raise RuntimeError("the created shell should have gained defaults")
+
+    def old_prune(obj: dict[str, Any]) -> None:
+        walk_prune(obj, raw, "", [], top=True)
+
+    steps: dict[str, tuple[Callable[[dict[str, Any]], object], Callable[[dict[str, Any]], object]]]
+    steps = {
+        "default": (lambda obj: walk_defaults(obj, raw, top=True), schema.default),
+        "prune": (old_prune, schema.prune),
+    }
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for case, obj in (("create", create), ("status write", write)):
+        out[case] = {}
+        for step, (old_call, new_call) in steps.items():
+            old_us = cpu_us_each(old_call, obj, iterations, repeat)
+            new_us = cpu_us_each(new_call, obj, iterations, repeat)
+            out[case][step] = {"walk": old_us, "compiled": new_us, "ratio": old_us / new_us}
+    return out
 
 
 def run(iterations: int, repeat: int) -> dict[str, Any]:
@@ -165,6 +301,7 @@ def run(iterations: int, repeat: int) -> dict[str, Any]:
         "iterations": iterations,
         "repeat": repeat,
         "cpu_us": cpu,
+        "defaults_prune_cpu_us": defaults_and_pruning(raw, compiled, iterations, repeat),
     }
 
 
@@ -190,6 +327,15 @@ def main() -> None:
             f"{case:<14}{figures['jsonschema']:12.1f}{figures['compiled']:10.1f}"
             f"{figures['ratio']:8.1f}"
         )
+    print()
+    print("Defaulting and pruning; us of CPU per object")
+    print(f"{'case':<22}{'walk':>8}{'compiled':>10}{'ratio':>8}")
+    for case, steps in result["defaults_prune_cpu_us"].items():
+        for step, figures in steps.items():
+            print(
+                f"{case + ' ' + step:<22}{figures['walk']:8.1f}{figures['compiled']:10.1f}"
+                f"{figures['ratio']:8.1f}"
+            )
     print(f"machine: {result['machine']}")
 
 

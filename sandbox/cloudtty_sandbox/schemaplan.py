@@ -128,34 +128,43 @@ def _default_node(
 
 
 # ----------------------------------------------------------------------------- pruning
+# A compiled pruning node: its pruner, and the keys of a dict it leaves alone when that dict has
+# no others (``None`` when that takes a look inside), so a parent skips such dicts -- most list
+# items and small objects -- without a call or a path.
+_Plan = tuple[Pruner, "frozenset[str] | None"]
 _KEEP, _DESCEND, _DROP = "keep", "descend", "drop"
 
 
 def _pruner(schema: Any, where: str, top: bool) -> Pruner | None:
+    plan = _prune_plan(schema, where, top)
+    return plan[0] if plan is not None else None
+
+
+def _prune_plan(schema: Any, where: str, top: bool) -> _Plan | None:
     if not isinstance(schema, dict):
         return None
     if schema.get("x-kubernetes-preserve-unknown-fields"):
         return _preserving_pruner(schema, where)
     props = _properties(schema, where)
     extra_schema = schema.get("additionalProperties")
-    on_dict: Pruner | None
+    on_dict: _Plan | None
     if props is None and extra_schema is None:
-        on_dict = _drop_all if schema.get("type") == "object" and not top else None
+        on_dict = (_drop_all, frozenset()) if schema.get("type") == "object" and not top else None
     else:
         on_dict = _object_pruner(props, extra_schema, where, top)
-    items = _pruner(schema.get("items"), f"{where}.items", False)
-    if on_dict is None and items is None:
-        return None
-    return _prune_node(on_dict, items)
+    items = _prune_plan(schema.get("items"), f"{where}.items", False)
+    if items is None:
+        return on_dict
+    return _prune_node(on_dict[0] if on_dict is not None else None, items), None
 
 
-def _preserving_pruner(schema: dict[str, Any], where: str) -> Pruner | None:
+def _preserving_pruner(schema: dict[str, Any], where: str) -> _Plan | None:
     """Unknown keys stay; only the declared properties are pruned, in the schema's order."""
     props = _properties(schema, where) or {}
     children = tuple(
-        (key, child)
+        (key, plan[0])
         for key, sub in props.items()
-        if (child := _pruner(sub, f"{where}.properties[{key}]", False)) is not None
+        if (plan := _prune_plan(sub, f"{where}.properties[{key}]", False)) is not None
     )
     if not children:
         return None
@@ -166,25 +175,26 @@ def _preserving_pruner(schema: dict[str, Any], where: str) -> Pruner | None:
                 if key in value:
                     child(value[key], f"{path}.{key}" if path else key, dropped)
 
-    return prune
+    return prune, None
 
 
-def _drop_all(value: dict[str, Any], path: str, dropped: list[str]) -> None:
-    for key in value:
-        dropped.append(f"{path}.{key}" if path else key)
-    value.clear()
+def _drop_all(value: Any, path: str, dropped: list[str]) -> None:
+    if isinstance(value, dict):
+        for key in value:
+            dropped.append(f"{path}.{key}" if path else key)
+        value.clear()
 
 
 def _object_pruner(
     props: dict[str, Any] | None, extra_schema: Any, where: str, top: bool
-) -> Pruner | None:
+) -> _Plan | None:
     """Pruning of a dict against ``properties`` and ``additionalProperties``."""
     props = props if props is not None else {}
     children = {
-        key: child
+        key: plan
         for key, sub in props.items()
         if not (top and key in _META_KEYS)
-        and (child := _pruner(sub, f"{where}.properties[{key}]", False)) is not None
+        and (plan := _prune_plan(sub, f"{where}.properties[{key}]", False)) is not None
     }
     extra: Pruner | None = None
     if isinstance(extra_schema, dict):
@@ -198,14 +208,16 @@ def _object_pruner(
     known = frozenset(props) | (_META_KEYS if top else frozenset())
     dropping = unknown == _DROP
 
-    def prune(value: dict[str, Any], path: str, dropped: list[str]) -> None:
-        if not children and value.keys() <= known:
+    def prune(value: Any, path: str, dropped: list[str]) -> None:
+        if not isinstance(value, dict) or (not children and value.keys() <= known):
             return
         doomed: list[str] | None = None
         for key, item in value.items():
-            child = children.get(key)
-            if child is not None:
-                child(item, f"{path}.{key}" if path else key, dropped)
+            plan = children.get(key)
+            if plan is not None:
+                child, clean = plan
+                if clean is None or type(item) is not dict or not item.keys() <= clean:
+                    child(item, f"{path}.{key}" if path else key, dropped)
             elif key in known:
                 continue
             elif dropping:
@@ -220,16 +232,18 @@ def _object_pruner(
             for key in doomed:
                 del value[key]
 
-    return prune
+    return prune, (None if children else known)
 
 
-def _prune_node(on_dict: Pruner | None, items: Pruner | None) -> Pruner:
+def _prune_node(on_dict: Pruner | None, items: _Plan) -> Pruner:
+    item_pruner, clean = items
+
     def prune(value: Any, path: str, dropped: list[str]) -> None:
-        if isinstance(value, dict):
-            if on_dict is not None:
-                on_dict(value, path, dropped)
-        elif isinstance(value, list) and items is not None:
+        if isinstance(value, list):
             for i, item in enumerate(value):
-                items(item, f"{path}[{i}]", dropped)
+                if clean is None or type(item) is not dict or not item.keys() <= clean:
+                    item_pruner(item, f"{path}[{i}]", dropped)
+        elif on_dict is not None:
+            on_dict(value, path, dropped)
 
     return prune
