@@ -67,26 +67,41 @@ def _properties(schema: dict[str, Any], where: str) -> dict[str, Any] | None:
 
 
 # ----------------------------------------------------------------------------- defaulting
+# A compiled defaulting node: its defaulter, and the keys a dict needs to have for the node to
+# leave it alone (``None`` when that takes a look inside), so a parent skips such dicts -- list
+# items whose defaulted fields are all set -- without a call.
+_Defaults = tuple[Defaulter, "frozenset[str] | None"]
+# (key, has a default, the default, whether it needs a copy, the property's defaulting)
+_Entry = tuple[str, bool, Any, bool, "_Defaults | None"]
+
+
 def _defaulter(schema: Any, where: str, top: bool) -> Defaulter | None:
+    plan = _default_plan(schema, where, top)
+    return plan[0] if plan is not None else None
+
+
+def _default_plan(schema: Any, where: str, top: bool) -> _Defaults | None:
     if not isinstance(schema, dict):
         return None
     props = _properties(schema, where) or {}
-    # (key, has a default, the default, whether it needs a copy, the property's defaulter),
-    # in the schema's order, only for properties with something to do.
-    entries: list[tuple[str, bool, Any, bool, Defaulter | None]] = []
+    # In the schema's order, only the properties with something to do.
+    entries: list[_Entry] = []
     for key, sub in props.items():
         if top and key in _META_KEYS:
             continue
         has_default = isinstance(sub, dict) and "default" in sub
         default = sub["default"] if has_default else None
-        child = _defaulter(sub, f"{where}.properties[{key}]", False)
+        child = _default_plan(sub, f"{where}.properties[{key}]", False)
         if has_default or child is not None:
             entries.append((key, has_default, default, _needs_copy(default), child))
     extra = _defaulter(schema.get("additionalProperties"), f"{where}.additionalProperties", False)
-    items = _defaulter(schema.get("items"), f"{where}.items", False)
+    items = _default_plan(schema.get("items"), f"{where}.items", False)
     if not entries and extra is None and items is None:
         return None
-    return _default_node(tuple(entries), frozenset(props), extra, items)
+    # Only dicts are skipped, so what the node does to lists does not matter here.
+    flat = extra is None and all(e[4] is None for e in entries)
+    complete = frozenset(e[0] for e in entries) if flat else None
+    return _default_node(tuple(entries), frozenset(props), extra, items), complete
 
 
 def _needs_copy(default: Any) -> bool:
@@ -102,11 +117,13 @@ def _fresh(default: Any) -> Any:
 
 
 def _default_node(
-    entries: tuple[tuple[str, bool, Any, bool, Defaulter | None], ...],
+    entries: tuple[_Entry, ...],
     known: frozenset[str],
     extra: Defaulter | None,
-    items: Defaulter | None,
+    items: _Defaults | None,
 ) -> Defaulter:
+    item_defaulter, item_complete = items if items is not None else (None, None)
+
     def apply(value: Any) -> None:
         if isinstance(value, dict):
             for key, has_default, default, needs_copy, child in entries:
@@ -115,14 +132,22 @@ def _default_node(
                         continue
                     value[key] = _fresh(default) if needs_copy else default
                 if child is not None:
-                    child(value[key])
+                    item = value[key]
+                    complete = child[1]
+                    if complete is None or type(item) is not dict or not item.keys() >= complete:
+                        child[0](item)
             if extra is not None:
                 for key, item in value.items():
                     if key not in known:
                         extra(item)
-        elif isinstance(value, list) and items is not None:
+        elif isinstance(value, list) and item_defaulter is not None:
             for item in value:
-                items(item)
+                if (
+                    item_complete is None
+                    or type(item) is not dict
+                    or not item.keys() >= item_complete
+                ):
+                    item_defaulter(item)
 
     return apply
 
