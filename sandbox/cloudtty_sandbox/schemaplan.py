@@ -10,10 +10,12 @@ The semantics are the API server's as the sandbox implements them:
   At the root, ``apiVersion``, ``kind`` and ``metadata`` are left alone.
 - pruning: keys a schema does not know are dropped and their paths reported, in the order the
   walk meets them (the object's key order, depth first). A node with
-  ``x-kubernetes-preserve-unknown-fields`` keeps everything but still prunes under its
-  ``properties``; ``additionalProperties: true`` keeps unknown keys, a schema there prunes them;
-  an ``object`` without ``properties`` or ``additionalProperties`` keeps nothing, except at the
-  root, where ``apiVersion``, ``kind`` and ``metadata`` are never pruned either.
+  ``x-kubernetes-preserve-unknown-fields`` keeps every key but still prunes under its
+  ``properties`` (in the schema's order); ``additionalProperties: true`` keeps unknown keys, a
+  schema there prunes under them; an ``object`` with neither ``properties`` nor
+  ``additionalProperties`` drops all its keys -- except at the root, which keeps them all; and
+  the root never prunes its ``apiVersion``, ``kind`` and ``metadata``. Embedded resources
+  (``x-kubernetes-embedded-resource``) get no case of their own.
 
 A compiled node is ``None`` when it can do nothing to any value (a leaf such as
 ``{"type": "string"}``, or a status subtree without defaults): the parent then skips that

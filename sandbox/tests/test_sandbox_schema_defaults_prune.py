@@ -140,7 +140,7 @@ JSON = st.recursive(
 )
 
 SETTINGS = settings(
-    max_examples=300,
+    max_examples=250,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
