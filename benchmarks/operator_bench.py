@@ -16,7 +16,9 @@ to 127.0.0.1.
   official client in threads, the same concurrency) making the same writes per shell on the
   same sandbox in the same run. A second floor makes them through the runtime's ``AsyncApi``,
   whose requests the event loop writes and reads as the operator's are (the loop floor).
-- rss: ``--rss-shells`` Ready shells; the operator's resident memory (VmRSS, VmHWM).
+- rss: ``--rss-shells`` Ready shells, cold by default (``--rss-image sandbox-term
+  --rss-min-idle 500``: warm shells, each batch claiming from a pool of that size); the
+  operator's resident memory (VmRSS, VmHWM).
 
     .venv/bin/python benchmarks/operator_bench.py [--burst 1000] [--rss-shells 10000]
         [--warm 100] [--cold 10] [--pod-start-delay 2] [--phases warm,cold,steady,burst,rss]
@@ -838,11 +840,13 @@ def rss(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     ``--rss-max-seconds`` have passed (the figures then stop where the run got to)."""
     n = args.rss_shells
     step = 500
+    pool = {"min_idle": {"rss": args.rss_min_idle}} if args.rss_min_idle else {}
     with phase_cluster(
         work,
         "rss",
         0.05,
         namespace="rss",
+        **pool,
         workers=args.workers,
         api_concurrency=args.api_concurrency,
         always_finalize=args.finalize_always,
@@ -857,6 +861,14 @@ def rss(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             for first in range(0, n, step):
                 last = min(n, first + step)
                 batch = [shell(f"r{i}", "rss", args.rss_image) for i in range(first, last)]
+                if args.rss_min_idle:
+                    # Every shell of the batch claims a worker: none waits for a refill.
+                    wanted = min(last - first, args.rss_min_idle)
+                    wait_until(
+                        lambda wanted=wanted: idle_workers(client, "rss") >= wanted,
+                        1800,
+                        f"{wanted} idle workers",
+                    )
                 create_all(client, batch, args.client_concurrency)
                 watch.wait([f"rss/r{i}" for i in range(first, last)], 1800)
                 points.append(
@@ -900,6 +912,12 @@ def main() -> int:
         "--rss-image",
         default=COLD_IMAGE,
         help="image backend of the RSS shells (the cold one needs no pool)",
+    )
+    parser.add_argument(
+        "--rss-min-idle",
+        type=int,
+        default=0,
+        help="minIdle of the RSS shells' pool: with --rss-image sandbox-term, warm shells",
     )
     parser.add_argument(
         "--rss-max-seconds",
