@@ -39,6 +39,7 @@ from typing import Any
 import jsonschema
 from cloudtty_sandbox.schema import CrdSchema, _to_json_schema
 from cloudtty_sandbox.schemacheck import compile_schema
+from cloudtty_sandbox.schemawalk import walk_defaults, walk_prune
 from machine import machine  # beside this script
 
 from cloudtty_core.crd import crd_manifest
@@ -104,73 +105,6 @@ def created() -> dict[str, Any]:
     del spec["imageBackend"]
     spec["exposureMode"] = "ClusterIP"
     return obj
-
-
-# The generic walk over the raw schema that CrdSchema.default and .prune did before.
-_META_KEYS = ("apiVersion", "kind", "metadata")
-
-
-def walk_defaults(value: Any, schema: Any, *, top: bool = False) -> None:
-    """Defaulting as ``CrdSchema.default`` did it before the compiled plans."""
-    if not isinstance(schema, dict):
-        return
-    if isinstance(value, dict):
-        props = schema.get("properties") or {}
-        for key, sub in props.items():
-            if top and key in _META_KEYS:
-                continue
-            if key not in value and isinstance(sub, dict) and "default" in sub:
-                value[key] = copy.deepcopy(sub["default"])
-            if key in value:
-                walk_defaults(value[key], sub)
-        extra = schema.get("additionalProperties")
-        if isinstance(extra, dict):
-            for key, item in value.items():
-                if key not in props:
-                    walk_defaults(item, extra)
-    elif isinstance(value, list):
-        items = schema.get("items")
-        if isinstance(items, dict):
-            for item in value:
-                walk_defaults(item, items)
-
-
-def walk_prune(
-    value: Any, schema: Any, path: str, dropped: list[str], *, top: bool = False
-) -> None:
-    """Pruning as ``CrdSchema.prune`` did it before the compiled plans."""
-    if not isinstance(schema, dict) or schema.get("x-kubernetes-preserve-unknown-fields"):
-        if isinstance(schema, dict) and isinstance(value, dict) and schema.get("properties"):
-            for key, sub in schema["properties"].items():
-                if key in value:
-                    walk_prune(value[key], sub, f"{path}.{key}" if path else key, dropped)
-        return
-    if isinstance(value, dict):
-        props = schema.get("properties")
-        extra = schema.get("additionalProperties")
-        if props is None and extra is None:
-            if schema.get("type") == "object" and not top:
-                for key in list(value):
-                    dropped.append(f"{path}.{key}" if path else key)
-                    del value[key]
-            return
-        for key in list(value):
-            if top and key in _META_KEYS:
-                continue
-            sub_path = f"{path}.{key}" if path else key
-            if props is not None and key in props:
-                walk_prune(value[key], props[key], sub_path, dropped)
-            elif isinstance(extra, dict):
-                walk_prune(value[key], extra, sub_path, dropped)
-            elif extra is True:
-                continue
-            else:
-                dropped.append(sub_path)
-                del value[key]
-    elif isinstance(value, list):
-        items = schema.get("items")
-        for i, item in enumerate(value):
-            walk_prune(item, items, f"{path}[{i}]", dropped)
 
 
 class JsonschemaCrdValidation:

@@ -12,73 +12,10 @@ from typing import Any
 import pytest
 from cloudtty_sandbox.schema import CrdSchema
 from cloudtty_sandbox.schemaplan import compile_defaulter, compile_pruner
+from cloudtty_sandbox.schemawalk import walk_defaults as _reference_defaults
+from cloudtty_sandbox.schemawalk import walk_prune as _reference_prune
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-# ----------------------------------------------------------------------------- the reference
-# The generic walk that CrdSchema used before the compiled plans, kept verbatim as the oracle.
-_META_KEYS = ("apiVersion", "kind", "metadata")
-
-
-def _reference_defaults(value: Any, schema: Any, *, top: bool = False) -> None:
-    if not isinstance(schema, dict):
-        return
-    if isinstance(value, dict):
-        props = schema.get("properties") or {}
-        for key, sub in props.items():
-            if top and key in _META_KEYS:
-                continue
-            if key not in value and isinstance(sub, dict) and "default" in sub:
-                value[key] = copy.deepcopy(sub["default"])
-            if key in value:
-                _reference_defaults(value[key], sub)
-        extra = schema.get("additionalProperties")
-        if isinstance(extra, dict):
-            for key, item in value.items():
-                if key not in props:
-                    _reference_defaults(item, extra)
-    elif isinstance(value, list):
-        items = schema.get("items")
-        if isinstance(items, dict):
-            for item in value:
-                _reference_defaults(item, items)
-
-
-def _reference_prune(
-    value: Any, schema: Any, path: str, dropped: list[str], *, top: bool = False
-) -> None:
-    if not isinstance(schema, dict) or schema.get("x-kubernetes-preserve-unknown-fields"):
-        if isinstance(schema, dict) and isinstance(value, dict) and schema.get("properties"):
-            for key, sub in schema["properties"].items():
-                if key in value:
-                    _reference_prune(value[key], sub, f"{path}.{key}" if path else key, dropped)
-        return
-    if isinstance(value, dict):
-        props = schema.get("properties")
-        extra = schema.get("additionalProperties")
-        if props is None and extra is None:
-            if schema.get("type") == "object" and not top:
-                for key in list(value):
-                    dropped.append(f"{path}.{key}" if path else key)
-                    del value[key]
-            return
-        for key in list(value):
-            if top and key in _META_KEYS:
-                continue
-            sub_path = f"{path}.{key}" if path else key
-            if props is not None and key in props:
-                _reference_prune(value[key], props[key], sub_path, dropped)
-            elif isinstance(extra, dict):
-                _reference_prune(value[key], extra, sub_path, dropped)
-            elif extra is True:
-                continue
-            else:
-                dropped.append(sub_path)
-                del value[key]
-    elif isinstance(value, list):
-        items = schema.get("items")
-        for i, item in enumerate(value):
-            _reference_prune(item, items, f"{path}[{i}]", dropped)
 
 
 # ----------------------------------------------------------------------------- comparing
