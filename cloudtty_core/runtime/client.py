@@ -98,6 +98,11 @@ class TransportError(ApiError):
     def __init__(self, message: str) -> None:
         super().__init__(0, "TransportError", message)
 
+    @classmethod
+    def of(cls, request: ApiRequest, error: BaseException) -> TransportError:
+        """No answer to ``request`` because of ``error`` (named with its type)."""
+        return cls(f"{request.method} {request.path}: {type(error).__name__}: {error}")
+
 
 class NotFound(ApiError):
     """404: the object (or its namespace, or its kind) does not exist."""
@@ -374,9 +379,7 @@ class KubeClient:
             try:
                 data = response.read()
             except Exception as error:
-                raise TransportError(
-                    f"{request.method} {request.path}: {type(error).__name__}: {error}"
-                ) from None
+                raise TransportError.of(request, error) from None
             status, retry_after = response.status, response.getheader("Retry-After")
         return self.answer(status, data, retry_after)
 
@@ -463,9 +466,7 @@ class KubeClient:
             )
         self.observe(request, status, time.monotonic() - started)
         if isinstance(data, Exception):
-            raise TransportError(
-                f"{method} {request.path}: {type(data).__name__}: {data}"
-            ) from None
+            raise TransportError.of(request, data) from None
         return status, data, retry_after
 
     def _urlopen(
@@ -549,9 +550,7 @@ class KubeClient:
         except ApiError:
             raise
         except Exception as error:
-            raise TransportError(
-                f"{request.method} {request.path}: {type(error).__name__}: {error}"
-            ) from None
+            raise TransportError.of(request, error) from None
 
     # Verbs -------------------------------------------------------------------------------
 

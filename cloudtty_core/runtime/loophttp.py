@@ -374,9 +374,7 @@ class LoopHttp:
             status, data, retry_after = await self._exchange(request, headers, credentials, payload)
         client.observe(request, status, self.loop.time() - started)
         if isinstance(data, Exception):
-            raise TransportError(
-                f"{request.method} {request.path}: {type(data).__name__}: {data}"
-            ) from None
+            raise TransportError.of(request, data) from None
         return client.answer(status, data, retry_after)
 
     def close(self) -> None:
