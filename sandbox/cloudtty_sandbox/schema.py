@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import copy
+import json
+import re
+from collections.abc import Callable
 from typing import Any
 
 from .errors import Cause
+from .meta import validate_metadata
 from .schemacheck import SchemaChecker, ValidationProblem, compile_schema
-from .schemaplan import compile_defaulter, compile_pruner
+from .schemaplan import compile_defaulter, compile_pruner, is_embedded, read_object_meta
 
 
 def _to_json_schema(node: Any) -> Any:
@@ -55,6 +59,7 @@ class CrdSchema:
         self.kind = kind
         self._defaulter = compile_defaulter(self.raw, top=True)
         self._pruner = compile_pruner(self.raw, top=True)
+        self._embedded = _embedded_checker(self.raw, top=True)
         body = copy.deepcopy(self.raw)
         props = body.setdefault("properties", {}) if isinstance(body, dict) else {}
         # metadata is validated by the generic metadata rules, never by the CRD schema.
@@ -100,9 +105,149 @@ class CrdSchema:
                 for error in validator.errors(body[key]):
                     error.path.appendleft(key)
                     errors.append(error)
-        if not errors:
-            return []
-        return [_cause(e) for e in sorted(errors, key=lambda e: list(e.absolute_path))]
+        causes = [_cause(e) for e in sorted(errors, key=lambda e: list(e.absolute_path))]
+        if self._embedded is not None:
+            # Not ratcheted: the API server checks embedded objects on every write.
+            self._embedded(obj, "", causes)
+        return causes
+
+
+# ----------------------------------------------------------------------------- embedded objects
+# The API server's checks of every object under ``x-kubernetes-embedded-resource`` (below the
+# root, whose own fields the cluster checks): apiVersion and kind are required -- with or
+# without x-kubernetes-preserve-unknown-fields -- and must be well formed, and metadata must be
+# an ObjectMeta whose values are valid. Paths are field paths: ``.key`` for a property,
+# ``[key]`` under additionalProperties, ``[i]`` for an item.
+_EmbeddedChecker = Callable[[Any, str, list[Cause]], None]
+_DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_DNS1035_MESSAGE = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
+    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+)
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_LABEL_MESSAGE = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+    "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
+    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+
+
+def _embedded_checker(schema: Any, top: bool = False) -> _EmbeddedChecker | None:
+    """The checks of the embedded objects under ``schema``; ``None`` if it has none."""
+    if not isinstance(schema, dict):
+        return None
+    embedded = is_embedded(schema) and not top
+    props = schema.get("properties")
+    props = props if isinstance(props, dict) else {}
+    children = {key: c for key, sub in props.items() if (c := _embedded_checker(sub)) is not None}
+    extra = _embedded_checker(schema.get("additionalProperties"))
+    items = _embedded_checker(schema.get("items"))
+    if not embedded and not children and extra is None and items is None:
+        return None
+
+    def check(value: Any, path: str, causes: list[Cause]) -> None:
+        if isinstance(value, dict):
+            if embedded:
+                causes.extend(embedded_object_problems(value, path))
+            for key, item in value.items():
+                child = children.get(key)
+                if child is not None:
+                    child(item, f"{path}.{key}" if path else key, causes)
+                elif extra is not None and key not in props:
+                    extra(item, f"{path}[{key}]", causes)
+        elif isinstance(value, list) and items is not None:
+            for i, item in enumerate(value):
+                items(item, f"{path}[{i}]", causes)
+
+    return check
+
+
+def _shown(value: Any) -> str:
+    """A bad value as a field error shows it."""
+    if isinstance(value, str):
+        return json.dumps(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
+def embedded_object_problems(obj: dict[str, Any], path: str) -> list[Cause]:
+    """What the API server finds wrong with the embedded object ``obj`` at field path ``path``:
+    its ``apiVersion`` and ``kind`` (required, strings, well formed) and its ``metadata``."""
+    causes: list[Cause] = []
+    for key in ("apiVersion", "kind"):
+        if key not in obj:
+            causes.append(Cause(f"{path}.{key}", "Required value", "FieldValueRequired"))
+    for key, value in obj.items():
+        where = f"{path}.{key}"
+        if key in ("apiVersion", "kind"):
+            if not isinstance(value, str):
+                causes.append(Cause(where, f"Invalid value: {_shown(value)}: must be a string"))
+            elif not value:
+                causes.append(Cause(where, "Required value", "FieldValueRequired"))
+            elif key == "apiVersion" and value != "/" and value.count("/") > 1:
+                causes.append(
+                    Cause(
+                        where,
+                        f"Invalid value: {_shown(value)}: unexpected GroupVersion string: {value}",
+                    )
+                )
+            elif key == "kind":
+                problems = []
+                if len(value) > 63:
+                    problems.append("must be no more than 63 characters")
+                if not _DNS1035.match(value.lower()):
+                    problems.append(_DNS1035_MESSAGE)
+                if problems:
+                    causes.append(
+                        Cause(
+                            where,
+                            f"Invalid value: {_shown(value)}: may have mixed case, but should "
+                            "otherwise match: " + ",".join(problems),
+                        )
+                    )
+        elif key == "metadata":
+            causes.extend(_embedded_metadata_problems(value, where))
+    return causes
+
+
+def _embedded_metadata_problems(value: Any, where: str) -> list[Cause]:
+    try:
+        meta, _ = read_object_meta(value)
+    except ValueError as exc:
+        return [Cause(where, f"Invalid value: {_shown(value)}: {exc}")]
+    causes: list[Cause] = []
+    # A name is not required here; the rules for names are those of path segments.
+    for key, prefix in (("name", False), ("generateName", True)):
+        name = meta.get(key)
+        if name is None:
+            continue
+        problems = [] if prefix or name not in (".", "..") else [f"may not be '{name}'"]
+        problems += [f"may not contain '{c}'" for c in "/%" if c in name]
+        causes.extend(
+            Cause(f"{where}.{key}", f"Invalid value: {_shown(name)}: {p}") for p in problems
+        )
+    namespace = meta.get("namespace")
+    if namespace is not None:
+        problems = []
+        if len(namespace) > 63:
+            problems.append("must be no more than 63 characters")
+        if not _DNS1123_LABEL.match(namespace):
+            problems.append(_DNS1123_LABEL_MESSAGE)
+        causes.extend(
+            Cause(f"{where}.namespace", f"Invalid value: {_shown(namespace)}: {p}")
+            for p in problems
+        )
+    # Labels, annotations, finalizers and owner references follow the rules of every object.
+    for cause in validate_metadata({**meta, "name": "x"}, namespaced=False, name_rule="path"):
+        cause.field = where + cause.field[len("metadata") :]
+        causes.append(cause)
+    return causes
 
 
 def _path(parts: Any) -> str:
@@ -166,7 +311,9 @@ def structural_problems(schema: Any, path: str = "openAPIV3Schema") -> list[Caus
     opted_out = schema.get("x-kubernetes-int-or-string") or schema.get(
         "x-kubernetes-preserve-unknown-fields"
     )
-    if "type" not in schema and not opted_out and not _only_logic(schema):
+    if is_embedded(schema):
+        causes.extend(_embedded_node_problems(schema, path))
+    elif "type" not in schema and not opted_out and not _only_logic(schema):
         causes.append(
             Cause(
                 f"{path}.type",
@@ -182,6 +329,28 @@ def structural_problems(schema: Any, path: str = "openAPIV3Schema") -> list[Caus
     extra = schema.get("additionalProperties")
     if isinstance(extra, dict):
         causes.extend(structural_problems(extra, f"{path}.additionalProperties"))
+    return causes
+
+
+def _embedded_node_problems(schema: dict[str, Any], path: str) -> list[Cause]:
+    """A node holding an embedded object is an object, and says what it holds unless it keeps
+    unknown fields."""
+    causes: list[Cause] = []
+    kind = schema.get("type")
+    must = "must be object if x-kubernetes-embedded-resource is true"
+    if not kind:
+        causes.append(Cause(f"{path}.type", f"Required value: {must}", "FieldValueRequired"))
+    elif kind != "object":
+        causes.append(Cause(f"{path}.type", f"Invalid value: {_shown(kind)}: {must}"))
+    if not schema.get("x-kubernetes-preserve-unknown-fields") and not schema.get("properties"):
+        causes.append(
+            Cause(
+                f"{path}.properties",
+                "Required value: must not be empty if x-kubernetes-embedded-resource is true "
+                "without x-kubernetes-preserve-unknown-fields",
+                "FieldValueRequired",
+            )
+        )
     return causes
 
 

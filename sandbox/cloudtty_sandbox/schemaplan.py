@@ -13,9 +13,13 @@ The semantics are the API server's as the sandbox implements them:
   ``x-kubernetes-preserve-unknown-fields`` keeps every key but still prunes under its
   ``properties`` (in the schema's order); ``additionalProperties: true`` keeps unknown keys, a
   schema there prunes under them; an ``object`` with neither ``properties`` nor
-  ``additionalProperties`` drops all its keys -- except at the root, which keeps them all; and
-  the root never prunes its ``apiVersion``, ``kind`` and ``metadata``. Embedded resources
-  (``x-kubernetes-embedded-resource``) get no case of their own.
+  ``additionalProperties`` drops all its keys -- except at the root, which keeps them all.
+- embedded resources: the root and every node with ``x-kubernetes-embedded-resource`` never
+  prune their ``apiVersion``, ``kind`` and ``metadata`` by the schema (with or without
+  ``x-kubernetes-preserve-unknown-fields``). Below the root, such a node's ``metadata`` is then
+  read as an ``ObjectMeta`` (see :func:`coerce_object_meta`): unknown fields are dropped and
+  reported after the rest of the node, empty ones are left out, timestamps are rewritten in
+  UTC. The root's metadata is the cluster's business, not the schema's.
 
 A compiled node is ``None`` when it can do nothing to any value (a leaf such as
 ``{"type": "string"}``, or a status subtree without defaults): the parent then skips that
@@ -25,10 +29,21 @@ value without looking at it.
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import json
+import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Defaulter", "Pruner", "compile_defaulter", "compile_pruner"]
+__all__ = [
+    "Defaulter",
+    "Pruner",
+    "coerce_object_meta",
+    "compile_defaulter",
+    "compile_pruner",
+    "is_embedded",
+    "read_object_meta",
+]
 
 #: Fills in defaults in a value, in place.
 Defaulter = Callable[[Any], None]
@@ -162,6 +177,11 @@ _Plan = tuple[Pruner, "frozenset[str] | None"]
 _KEEP, _DESCEND, _DROP = "keep", "descend", "drop"
 
 
+def is_embedded(schema: Any) -> bool:
+    """Whether a schema node holds a whole object (``x-kubernetes-embedded-resource``)."""
+    return isinstance(schema, dict) and bool(schema.get("x-kubernetes-embedded-resource"))
+
+
 def _pruner(schema: Any, where: str, top: bool) -> Pruner | None:
     plan = _prune_plan(schema, where, top)
     return plan[0] if plan is not None else None
@@ -170,28 +190,42 @@ def _pruner(schema: Any, where: str, top: bool) -> Pruner | None:
 def _prune_plan(schema: Any, where: str, top: bool) -> _Plan | None:
     if not isinstance(schema, dict):
         return None
+    embedded = is_embedded(schema) and not top
+    # apiVersion, kind and metadata of an object -- the root or an embedded one -- are never
+    # pruned by the schema, even where its properties name them.
+    keep_meta = top or embedded
+    plan: _Plan | None
     if schema.get("x-kubernetes-preserve-unknown-fields"):
-        return _preserving_pruner(schema, where)
-    props = _properties(schema, where)
-    extra_schema = schema.get("additionalProperties")
-    on_dict: _Plan | None
-    if props is None and extra_schema is None:
-        on_dict = (_drop_all, frozenset()) if schema.get("type") == "object" and not top else None
+        plan = _preserving_pruner(schema, where, keep_meta)
     else:
-        on_dict = _object_pruner(props, extra_schema, where, top)
-    items = _prune_plan(schema.get("items"), f"{where}.items", False)
-    if items is None:
-        return on_dict
-    return _prune_node(on_dict[0] if on_dict is not None else None, items), None
+        props = _properties(schema, where)
+        extra_schema = schema.get("additionalProperties")
+        on_dict: _Plan | None
+        if props is None and extra_schema is None:
+            if schema.get("type") != "object" or top:
+                on_dict = None
+            elif embedded:
+                on_dict = _object_pruner({}, None, where, True)
+            else:
+                on_dict = (_drop_all, frozenset())
+        else:
+            on_dict = _object_pruner(props, extra_schema, where, keep_meta)
+        items = _prune_plan(schema.get("items"), f"{where}.items", False)
+        if items is None:
+            plan = on_dict
+        else:
+            plan = _prune_node(on_dict[0] if on_dict is not None else None, items), None
+    return _embedded_node(plan) if embedded else plan
 
 
-def _preserving_pruner(schema: dict[str, Any], where: str) -> _Plan | None:
+def _preserving_pruner(schema: dict[str, Any], where: str, keep_meta: bool) -> _Plan | None:
     """Unknown keys stay; only the declared properties are pruned, in the schema's order."""
     props = _properties(schema, where) or {}
     children = tuple(
         (key, plan[0])
         for key, sub in props.items()
-        if (plan := _prune_plan(sub, f"{where}.properties[{key}]", False)) is not None
+        if not (keep_meta and key in _META_KEYS)
+        and (plan := _prune_plan(sub, f"{where}.properties[{key}]", False)) is not None
     )
     if not children:
         return None
@@ -213,14 +247,14 @@ def _drop_all(value: Any, path: str, dropped: list[str]) -> None:
 
 
 def _object_pruner(
-    props: dict[str, Any] | None, extra_schema: Any, where: str, top: bool
+    props: dict[str, Any] | None, extra_schema: Any, where: str, keep_meta: bool
 ) -> _Plan | None:
     """Pruning of a dict against ``properties`` and ``additionalProperties``."""
     props = props if props is not None else {}
     children = {
         key: plan
         for key, sub in props.items()
-        if not (top and key in _META_KEYS)
+        if not (keep_meta and key in _META_KEYS)
         and (plan := _prune_plan(sub, f"{where}.properties[{key}]", False)) is not None
     }
     extra: Pruner | None = None
@@ -231,8 +265,8 @@ def _object_pruner(
         unknown = _KEEP if extra_schema is True else _DROP
     if not children and unknown == _KEEP:
         return None
-    # Keys never pruned here: the properties, and the object's own fields at the root.
-    known = frozenset(props) | (_META_KEYS if top else frozenset())
+    # Keys never pruned here: the properties, and an object's own fields.
+    known = frozenset(props) | (_META_KEYS if keep_meta else frozenset())
     dropping = unknown == _DROP
 
     def prune(value: Any, path: str, dropped: list[str]) -> None:
@@ -274,3 +308,219 @@ def _prune_node(on_dict: Pruner | None, items: _Plan) -> Pruner:
             on_dict(value, path, dropped)
 
     return prune
+
+
+def _embedded_node(plan: _Plan | None) -> _Plan:
+    """``plan``, then the embedded object's ``metadata`` read as an ObjectMeta."""
+    inner = plan[0] if plan is not None else None
+
+    def prune(value: Any, path: str, dropped: list[str]) -> None:
+        if inner is not None:
+            inner(value, path, dropped)
+        if isinstance(value, dict) and "metadata" in value:
+            coerce_object_meta(value, path, dropped)
+
+    # A dict without metadata that the plan leaves alone is still left alone.
+    clean = plan[1] if plan is not None else None
+    return prune, (clean - {"metadata"} if clean is not None else None)
+
+
+# ----------------------------------------------------------------------------- ObjectMeta
+# What the API server does to the metadata of an embedded object: it decodes it into an
+# ObjectMeta and encodes that back, so fields ObjectMeta does not have are dropped, empty ones
+# (omitempty) are left out, and a value of the wrong type fails the request (the sandbox leaves
+# such metadata as it is, for validation to name). Each field with its Go type's kind:
+_STR, _INT, _OPT_INT, _TIME, _OPT_TIME, _STR_MAP, _STR_LIST, _OWNERS, _MANAGED = range(9)
+_OBJECT_META = {
+    "name": _STR,
+    "generateName": _STR,
+    "namespace": _STR,
+    "selfLink": _STR,
+    "uid": _STR,
+    "resourceVersion": _STR,
+    "generation": _INT,
+    "creationTimestamp": _TIME,
+    "deletionTimestamp": _OPT_TIME,
+    "deletionGracePeriodSeconds": _OPT_INT,
+    "labels": _STR_MAP,
+    "annotations": _STR_MAP,
+    "ownerReferences": _OWNERS,
+    "finalizers": _STR_LIST,
+    "managedFields": _MANAGED,
+}
+_GO_TYPES = {
+    _STR: "string",
+    _INT: "int64",
+    _OPT_INT: "int64",
+    _STR_MAP: "map[string]string",
+    _STR_LIST: "[]string",
+    _OWNERS: "[]v1.OwnerReference",
+    _MANAGED: "[]v1.ManagedFieldsEntry",
+}
+# OwnerReference: these four are always written, even empty; the two flags only when set.
+_OWNER_STRINGS = ("apiVersion", "kind", "name", "uid")
+_OWNER_FLAGS = ("controller", "blockOwnerDeletion")
+_MANAGED_STRINGS = ("manager", "operation", "apiVersion", "fieldsType", "subresource")
+_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+class _Malformed(Exception):
+    """A metadata value ObjectMeta cannot hold: the API server's decoding error."""
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _type_error(value: Any, struct: str, field: str, go_type: str) -> _Malformed:
+    shown = _json_kind(value)
+    if go_type == "int64" and shown == "number":
+        shown = f"number {json.dumps(value)}"
+    return _Malformed(
+        f"json: cannot unmarshal {shown} into Go struct field {struct}.{field} of type {go_type}"
+    )
+
+
+def _time(value: Any) -> str:
+    """A ``metav1.Time`` as the API server writes it back: RFC 3339 in UTC, whole seconds."""
+    if not isinstance(value, str):
+        raise _Malformed(f"json: cannot unmarshal {_json_kind(value)} into Go value of type string")
+    match = _RFC3339.match(value)
+    when = None
+    if match is not None:
+        try:
+            when = dt.datetime.fromisoformat(match[1] + match[2].replace("Z", "+00:00"))
+        except ValueError:
+            when = None
+    if when is None:
+        raise _Malformed(f'parsing time "{value}" as "2006-01-02T15:04:05Z07:00"')
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _string(value: Any, struct: str, field: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _type_error(value, struct, field, "string")
+    return value
+
+
+def _entries(
+    items: Any, field: str, struct: str, prefix: str, unknown: list[str]
+) -> list[dict[str, Any]]:
+    """The entries of ``ownerReferences`` or ``managedFields`` as their Go structs keep them."""
+    out: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        if item is None:
+            item = {}
+        if not isinstance(item, dict):
+            raise _Malformed(
+                f"json: cannot unmarshal {_json_kind(item)} into Go struct field "
+                f"ObjectMeta.{field} of type v1.{struct}"
+            )
+        entry: dict[str, Any] = {}
+        for key, value in item.items():
+            path = f"{field}.{key}"
+            if struct == "OwnerReference" and key in _OWNER_STRINGS:
+                entry[key] = _string(value, struct, path)
+            elif struct == "OwnerReference" and key in _OWNER_FLAGS:
+                if value is not None and not isinstance(value, bool):
+                    raise _type_error(value, struct, path, "bool")
+                if value is not None:
+                    entry[key] = value
+            elif struct == "ManagedFieldsEntry" and key in _MANAGED_STRINGS:
+                if text := _string(value, struct, path):
+                    entry[key] = text
+            elif struct == "ManagedFieldsEntry" and key == "time":
+                if value is not None:
+                    entry[key] = _time(value)
+            elif struct == "ManagedFieldsEntry" and key == "fieldsV1":
+                if value is not None:
+                    entry[key] = value
+            else:
+                unknown.append(f"{prefix}{field}[{i}].{key}")
+        if struct == "OwnerReference":
+            for key in _OWNER_STRINGS:
+                entry.setdefault(key, "")
+        out.append(entry)
+    return out
+
+
+def _field(kind: int, key: str, value: Any, prefix: str, unknown: list[str]) -> Any:
+    """The value ObjectMeta keeps for one field (``None``: left out as empty)."""
+    if value is None:
+        return None
+    if kind == _STR:
+        return _string(value, "ObjectMeta", key) or None
+    if kind in (_INT, _OPT_INT):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not _INT64[0] <= value <= _INT64[1]
+        ):
+            raise _type_error(value, "ObjectMeta", key, "int64")
+        return value if value or kind == _OPT_INT else None
+    if kind in (_TIME, _OPT_TIME):
+        when = _time(value)
+        return None if kind == _TIME and when == _ZERO_TIME else when
+    if kind == _STR_MAP:
+        if not isinstance(value, dict):
+            raise _type_error(value, "ObjectMeta", key, _GO_TYPES[kind])
+        strings = {k: _string(v, "ObjectMeta", key) for k, v in value.items()}
+        return strings or None
+    if not isinstance(value, list):
+        raise _type_error(value, "ObjectMeta", key, _GO_TYPES[kind])
+    if kind == _STR_LIST:
+        return [_string(v, "ObjectMeta", key) for v in value] or None
+    struct = "OwnerReference" if kind == _OWNERS else "ManagedFieldsEntry"
+    return _entries(value, key, struct, prefix, unknown) or None
+
+
+def read_object_meta(meta: Any, prefix: str = "metadata.") -> tuple[dict[str, Any], list[str]]:
+    """``meta`` as the API server keeps it after decoding it into an ObjectMeta, and the paths
+    (from ``prefix``) of the fields it drops as unknown.
+
+    Raises ``ValueError`` with the decoding error when a field has a value of the wrong type.
+    """
+    if meta is None:
+        return {}, []
+    if not isinstance(meta, dict):
+        raise ValueError(
+            f"json: cannot unmarshal {_json_kind(meta)} into Go value of type v1.ObjectMeta"
+        )
+    kept: dict[str, Any] = {}
+    unknown: list[str] = []
+    try:
+        for key, value in meta.items():
+            kind = _OBJECT_META.get(key)
+            if kind is None:
+                unknown.append(prefix + key)
+                continue
+            converted = _field(kind, key, value, prefix, unknown)
+            if converted is not None:
+                kept[key] = converted
+    except _Malformed as exc:
+        raise ValueError(str(exc)) from None
+    return kept, unknown
+
+
+def coerce_object_meta(obj: dict[str, Any], path: str, dropped: list[str]) -> None:
+    """Replace ``obj["metadata"]`` by what an ObjectMeta keeps of it, adding the paths of the
+    unknown fields it drops to ``dropped``. Metadata of the wrong shape is left as it is: the
+    schema's validation reports it.
+    """
+    prefix = f"{path}.metadata." if path else "metadata."
+    try:
+        kept, unknown = read_object_meta(obj["metadata"], prefix)
+    except ValueError:
+        return
+    dropped.extend(unknown)
+    obj["metadata"] = kept

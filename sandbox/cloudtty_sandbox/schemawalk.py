@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .schemaplan import coerce_object_meta, is_embedded
+
 __all__ = ["walk_defaults", "walk_prune"]
 
 _META_KEYS = ("apiVersion", "kind", "metadata")
@@ -42,11 +44,24 @@ def walk_defaults(value: Any, schema: Any, *, top: bool = False) -> None:
 def walk_prune(
     value: Any, schema: Any, path: str, dropped: list[str], *, top: bool = False
 ) -> None:
-    """Drop the fields ``schema`` does not know, in place, adding their paths to ``dropped``."""
+    """Drop the fields ``schema`` does not know, in place, adding their paths to ``dropped``.
+
+    The root and embedded resources keep their ``apiVersion``, ``kind`` and ``metadata``; below
+    the root, an embedded resource's metadata is then read as an ObjectMeta.
+    """
+    embedded = is_embedded(schema) and not top
+    _walk_prune(value, schema, path, dropped, top, top or embedded)
+    if embedded and isinstance(value, dict) and "metadata" in value:
+        coerce_object_meta(value, path, dropped)
+
+
+def _walk_prune(
+    value: Any, schema: Any, path: str, dropped: list[str], top: bool, keep_meta: bool
+) -> None:
     if not isinstance(schema, dict) or schema.get("x-kubernetes-preserve-unknown-fields"):
         if isinstance(schema, dict) and isinstance(value, dict) and schema.get("properties"):
             for key, sub in schema["properties"].items():
-                if key in value:
+                if key in value and not (keep_meta and key in _META_KEYS):
                     walk_prune(value[key], sub, f"{path}.{key}" if path else key, dropped)
         return
     if isinstance(value, dict):
@@ -55,11 +70,13 @@ def walk_prune(
         if props is None and extra is None:
             if schema.get("type") == "object" and not top:
                 for key in list(value):
+                    if keep_meta and key in _META_KEYS:
+                        continue
                     dropped.append(f"{path}.{key}" if path else key)
                     del value[key]
             return
         for key in list(value):
-            if top and key in _META_KEYS:
+            if keep_meta and key in _META_KEYS:
                 continue
             sub_path = f"{path}.{key}" if path else key
             if props is not None and key in props:
