@@ -46,6 +46,7 @@ from cloudtty_core.plan import (
     LABEL_SHELL_UID,
     LABEL_STATE,
     STATE_IDLE,
+    ClusterPoolView,
     Plan,
     PlanContext,
     claimable_worker,
@@ -221,7 +222,9 @@ def fill_pool(
     settings = pool_settings(size)
     for passes in itertools.count(1):
         view = CacheLikeView(snapshot.objects)
-        result = plan_pool(key, view, settings, context.registry, counter(f"p{passes}-"))
+        result = plan_pool(
+            key, view, ClusterPoolView(view), settings, context.registry, counter(f"p{passes}-")
+        )
         if result.is_empty:
             return start_pods(snapshot), passes
         snapshot = apply_plan(snapshot, result, now=NOW)
@@ -309,7 +312,9 @@ def run(pool: int, claimed: int, iterations: int, repeat: int, operator_gc: bool
 
     def pool_pass(min_idle: int) -> Callable[[], Plan]:
         settings = pool_settings(min_idle)
-        return lambda: plan_pool(key, view, settings, context.registry, context.name_source)
+        return lambda: plan_pool(
+            key, view, ClusterPoolView(view), settings, context.registry, context.name_source
+        )
 
     steady_pass = pool_pass(idle_now)
     if not steady_pass().is_empty:

@@ -252,7 +252,9 @@ def test_cold_pod_backend_gets_one_pod_with_the_kubeconfig_mounted() -> None:
         context(image=FakeImageBackend(supports_warm_pool=False)), name_source=lambda: "abc"
     )
     snap = create(Snapshot.with_default_node(), kubeconfig_secret(), cloudshell("gus", **SPEC))
-    assert plan_pool(KEY, snap, ctx.settings, ctx.registry).is_empty  # no pool for cold images
+    assert plan_pool(
+        KEY, snap, ClusterPoolView(snap), ctx.settings, ctx.registry
+    ).is_empty  # no pool for cold images
 
     snap, first = step(snap, "gus", ctx)
     worker = "cloudshell-gus-abc"
@@ -552,6 +554,33 @@ def test_a_session_left_by_a_worker_that_is_gone_is_deleted() -> None:
     assert snap.get("v1", "Secret", "default", "cloudshell-vic-ghost-session") is None
     assert status_of(snap, "vic")["phase"] == "Ready"
     assert plan_once(snap, "vic", ctx).is_empty
+
+
+def test_a_claimed_worker_keeps_its_right_to_read_its_session_through_its_shell() -> None:
+    # The pool pass leaves claimed workers to their shells: a Role or RoleBinding of a claimed
+    # worker that goes missing is put back by the shell's pass, as the pool made it.
+    ctx = context()
+    snap = create(cluster_with_pool(ctx), cloudshell("wes", **SPEC))
+    snap, _ = step(snap, "wes", ctx)
+    worker = status_of(snap, "wes")["worker"]
+    rbac = "rbac.authorization.k8s.io/v1"
+    made = {kind: snap.get(rbac, kind, "default", worker) for kind in ("Role", "RoleBinding")}
+    for kind in made:
+        snap = snap.remove(ObjectRef(rbac, kind, "default", worker))
+    pool_pass = plan_pool(KEY, snap, ClusterPoolView(snap), ctx.settings, ctx.registry)
+    assert all(o["metadata"]["name"] != worker for o in pool_pass.creates)
+    again = plan_once(snap, "wes", ctx)
+    assert sorted(o["kind"] for o in again.creates) == ["Role", "RoleBinding"]
+    for obj in again.creates:
+        before = made[obj["kind"]]
+        assert before is not None
+        assert obj["metadata"]["labels"] == before["metadata"]["labels"]
+        assert obj["metadata"]["ownerReferences"] == before["metadata"]["ownerReferences"]
+        assert obj.get("rules") == before.get("rules")
+        assert obj.get("subjects") == before.get("subjects")
+    assert not again.updates
+    snap = apply_plan(snap, again, shell=("default", "wes"))
+    assert plan_once(snap, "wes", ctx).is_empty
 
 
 def test_variables_from_elsewhere_get_a_worker_of_their_own_started_with_them() -> None:

@@ -128,13 +128,25 @@ class PlannerMachine(RuleBasedStateMachine):
         # pod, Role and RoleBinding. Then the pool is quiet.
         for _ in range(3):
             self._plan_pool(key)
-        again = plan_pool(key, self.snapshot, self.context.settings, self.context.registry)
+        again = plan_pool(
+            key,
+            self.snapshot,
+            ClusterPoolView(self.snapshot),
+            self.context.settings,
+            self.context.registry,
+        )
         assert again.is_empty, again
         for pod in idle_pods(key, self.snapshot):
             assert pod["spec"]["serviceAccountName"] == pod["metadata"]["name"]
 
     def _plan_pool(self, key: PoolKey) -> None:
-        result = plan_pool(key, self.snapshot, self.context.settings, self.context.registry)
+        result = plan_pool(
+            key,
+            self.snapshot,
+            ClusterPoolView(self.snapshot),
+            self.context.settings,
+            self.context.registry,
+        )
         self.snapshot = apply_plan(self.snapshot, result, now=self.now)
 
     @rule(ref=refs)

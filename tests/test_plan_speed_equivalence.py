@@ -37,7 +37,7 @@ from cloudtty_core.backends import ObjectRef, OperatorSettings, copy_json
 from cloudtty_core.model import json_fields, json_name
 from cloudtty_core.plan.identity import owned_by, session_binding, session_role
 from cloudtty_core.plan.objects import contains, merge
-from cloudtty_core.plan.pool import claimable_worker
+from cloudtty_core.plan.pool import ClusterPoolView, claimable_worker
 from cloudtty_core.plan.status import CONDITION_ORDER, READY, StatusBuilder
 from cloudtty_core.plan.types import NO_HOOKS
 from cloudtty_core.testing import (
@@ -371,5 +371,7 @@ def test_planning_leaves_the_objects_it_reads_as_they_were() -> None:
         for name in ("one", "two"):
             raw = shared.get("cloudshell.cloudtty.io/v1alpha1", "CloudShell", "default", name)
             plan(raw, shared, FirstIdle(shared), NOW, context)
-        plan_pool(key, shared, settings, registry, lambda: f"m{next(counter)}")
+        plan_pool(
+            key, shared, ClusterPoolView(shared), settings, registry, lambda: f"m{next(counter)}"
+        )
         assert dict(current.objects) == before

@@ -13,6 +13,7 @@ from cloudtty_core import (
     ClusterPoolView,
     ObjectRef,
     OperatorSettings,
+    Plan,
     PoolKey,
     Snapshot,
     plan_pool,
@@ -41,6 +42,16 @@ def names() -> Callable[[], str]:
     return lambda: f"n{next(counter)}"
 
 
+def pool_pass(
+    snap: Snapshot, settings: OperatorSettings, source: Callable[[], str] | None = None
+) -> Plan:
+    """One pass of the pool of ``KEY`` over ``snap``."""
+    view = ClusterPoolView(snap)
+    if source is None:
+        return plan_pool(KEY, snap, view, settings, REGISTRY)
+    return plan_pool(KEY, snap, view, settings, REGISTRY, source)
+
+
 def fill(snap: Snapshot, settings: OperatorSettings) -> Snapshot:
     return fill_pool(snap, KEY, settings, REGISTRY, name_source=names())
 
@@ -52,7 +63,7 @@ def kinds(objects: tuple[dict, ...]) -> list[tuple[str, str]]:  # type: ignore[t
 def test_a_worker_is_its_account_then_idle_session_then_pod_role_and_binding() -> None:
     settings = OperatorSettings(min_idle=2)
     source = names()
-    first = plan_pool(KEY, Snapshot(), settings, REGISTRY, source)
+    first = pool_pass(Snapshot(), settings, source)
     assert kinds(first.creates) == [
         ("ServiceAccount", "cloudtty-fake-n1"),
         ("ServiceAccount", "cloudtty-fake-n2"),
@@ -65,7 +76,7 @@ def test_a_worker_is_its_account_then_idle_session_then_pod_role_and_binding() -
     accounts = {a["metadata"]["name"]: a for a in snap.list("v1", "ServiceAccount")}
 
     # The idle session Secret: what a shell's claim writes, owned by the account until then.
-    second = plan_pool(KEY, snap, settings, REGISTRY, source)
+    second = pool_pass(snap, settings, source)
     assert kinds(second.creates) == [
         ("Secret", "cloudtty-fake-n1-session"),
         ("Secret", "cloudtty-fake-n2-session"),
@@ -84,7 +95,7 @@ def test_a_worker_is_its_account_then_idle_session_then_pod_role_and_binding() -
     snap = apply_plan(snap, second)
     sessions = {s["metadata"]["name"]: s for s in snap.list("v1", "Secret")}
 
-    third = plan_pool(KEY, snap, settings, REGISTRY, source)
+    third = pool_pass(snap, settings, source)
     assert kinds(third.creates) == [
         (kind, f"cloudtty-fake-n{n}") for kind in ("Pod", "Role", "RoleBinding") for n in (1, 2)
     ]
@@ -120,7 +131,7 @@ def test_a_worker_is_its_account_then_idle_session_then_pod_role_and_binding() -
                 {"kind": "ServiceAccount", "name": name, "namespace": "team-a"}
             ]
     snap = apply_plan(snap, third)
-    assert plan_pool(KEY, snap, settings, REGISTRY, source).is_empty  # starting workers count
+    assert pool_pass(snap, settings, source).is_empty  # starting workers count
 
 
 def test_only_ready_idle_workers_that_can_read_their_session_are_offered() -> None:
@@ -147,7 +158,7 @@ def test_a_claimed_worker_is_replaced_and_keeps_its_account() -> None:
     session["metadata"]["labels"][LABEL_STATE] = "claimed"
     snap = snap.put(session)
     assert list(ClusterPoolView(snap).idle_workers(KEY)) == []
-    result = plan_pool(KEY, snap, settings, REGISTRY, names())
+    result = pool_pass(snap, settings, names())
     assert [o["kind"] for o in result.creates] == ["ServiceAccount"]
     assert result.creates[0]["metadata"]["name"] != worker["metadata"]["name"]
     assert not result.deletes  # the shell that claimed it deletes its account
@@ -158,7 +169,7 @@ def test_failed_idle_workers_are_deleted_with_their_account_and_replaced() -> No
     snap = fill(Snapshot(), settings)
     name = next(iter(ClusterPoolView(snap).idle_workers(KEY)))["metadata"]["name"]
     snap = fail_pod(snap, ObjectRef("v1", "Pod", "team-a", name))
-    result = plan_pool(KEY, snap, settings, REGISTRY, names())
+    result = pool_pass(snap, settings, names())
     assert set(result.deletes) == {
         ObjectRef("v1", "ServiceAccount", "team-a", name),
         ObjectRef("v1", "Pod", "team-a", name),
@@ -178,7 +189,7 @@ def test_an_account_whose_pod_is_gone_is_spent_never_given_a_second_pod() -> Non
     # The pod disappears (a claimed worker whose shell was deleted without a finalizer goes by
     # garbage collection; here it is removed behind the operator's back).
     snap = snap.remove(ObjectRef.of(worker))
-    result = plan_pool(KEY, snap, settings, REGISTRY, names())
+    result = pool_pass(snap, settings, names())
     assert ObjectRef("v1", "ServiceAccount", "team-a", name) in result.deletes
     assert not [o for o in result.creates if o["metadata"].get("name") == name]
 
@@ -186,14 +197,17 @@ def test_an_account_whose_pod_is_gone_is_spent_never_given_a_second_pod() -> Non
 def test_an_account_without_its_pod_yet_is_completed_not_replaced() -> None:
     settings = OperatorSettings(min_idle=1)
     source = names()
-    snap = apply_plan(Snapshot(), plan_pool(KEY, Snapshot(), settings, REGISTRY, source))
+    snap = apply_plan(
+        Snapshot(),
+        pool_pass(Snapshot(), settings, source),
+    )
     (account,) = snap.list("v1", "ServiceAccount", "team-a")
     name = account["metadata"]["name"]
-    result = plan_pool(KEY, snap, settings, REGISTRY, source)
+    result = pool_pass(snap, settings, source)
     assert not result.deletes
     assert {o["metadata"]["name"] for o in result.creates} == {f"{name}-session"}
     snap = apply_plan(snap, result)
-    result = plan_pool(KEY, snap, settings, REGISTRY, source)
+    result = pool_pass(snap, settings, source)
     assert not result.deletes
     assert {o["metadata"]["name"] for o in result.creates} == {name}
 
@@ -217,7 +231,7 @@ def test_idle_pods_without_an_account_of_their_own_are_deleted() -> None:
     }
     snap = start_pods(create(Snapshot(), legacy))
     assert list(ClusterPoolView(snap).idle_workers(KEY)) == []
-    result = plan_pool(KEY, snap, OperatorSettings(min_idle=1), REGISTRY, names())
+    result = pool_pass(snap, OperatorSettings(min_idle=1), names())
     assert ObjectRef("v1", "Pod", "team-a", "cloudtty-fake-old") in result.deletes
     assert [o["kind"] for o in result.creates] == ["ServiceAccount"]
 
@@ -228,7 +242,7 @@ def test_surplus_is_trimmed_starting_workers_first_by_deleting_their_account() -
     snap = more.put(*(p for p in snap.list("v1", "Pod")))  # the new one is still starting
     starting = [p for p in more.list("v1", "Pod") if p["metadata"]["name"].endswith("-late")]
     assert starting
-    result = plan_pool(KEY, snap, OperatorSettings(min_idle=2), REGISTRY, names())
+    result = pool_pass(snap, OperatorSettings(min_idle=2), names())
     assert ObjectRef("v1", "ServiceAccount", "team-a", "cloudtty-fake-late") in result.deletes
     assert len([r for r in result.deletes if r.kind == "ServiceAccount"]) == 1
     after = apply_plan(snap, result)
@@ -246,18 +260,24 @@ def test_deleting_the_account_removes_an_idle_worker_entirely() -> None:
 
 def test_namespace_overrides_and_cold_images_have_no_pool() -> None:
     settings = OperatorSettings(min_idle=1, min_idle_per_namespace={"team-a": 0})
-    assert plan_pool(KEY, Snapshot(), settings, REGISTRY).is_empty
+    assert pool_pass(Snapshot(), settings).is_empty
     cold = fake_registry(image=FakeImageBackend(supports_warm_pool=False))
-    assert plan_pool(KEY, Snapshot(), OperatorSettings(min_idle=2), cold).is_empty
+    assert plan_pool(
+        KEY, Snapshot(), ClusterPoolView(Snapshot()), OperatorSettings(min_idle=2), cold
+    ).is_empty
     missing = PoolKey("team-a", "not-installed", "x")
-    assert plan_pool(missing, Snapshot(), OperatorSettings(min_idle=2), REGISTRY).is_empty
+    assert plan_pool(
+        missing, Snapshot(), ClusterPoolView(Snapshot()), OperatorSettings(min_idle=2), REGISTRY
+    ).is_empty
 
 
 def test_pool_keys_do_not_share_workers() -> None:
     other = PoolKey("team-a", IMAGE.name, "example.org/other:2")
     snap = fill(Snapshot(), OperatorSettings(min_idle=1))
     assert list(ClusterPoolView(snap).idle_workers(other)) == []
-    assert plan_pool(other, snap, OperatorSettings(min_idle=0), REGISTRY).is_empty
+    assert plan_pool(
+        other, snap, ClusterPoolView(snap), OperatorSettings(min_idle=0), REGISTRY
+    ).is_empty
     assert KEY.hash != other.hash
 
 
@@ -265,14 +285,16 @@ def test_worker_names_stay_one_dns_label() -> None:
     long_backend = FakeImageBackend(name="b" * 80)
     registry = fake_registry(image=long_backend)
     key = PoolKey("team-a", long_backend.name, long_backend.default_image)
-    result = plan_pool(key, Snapshot(), OperatorSettings(min_idle=1), registry)
+    result = plan_pool(
+        key, Snapshot(), ClusterPoolView(Snapshot()), OperatorSettings(min_idle=1), registry
+    )
     (account,) = result.creates
     assert len(account["metadata"]["name"]) <= 63
 
 
 def test_a_large_refill_starts_a_batch_per_pass_and_still_reaches_min_idle() -> None:
     settings = OperatorSettings(min_idle=REFILL_BATCH + 7)
-    first = plan_pool(KEY, Snapshot(), settings, REGISTRY, names())
+    first = pool_pass(Snapshot(), settings, names())
     assert len(first.creates) == REFILL_BATCH  # the rest in later passes
     snap = fill_pool(Snapshot(), KEY, settings, REGISTRY, name_source=names(), max_rounds=12)
     assert len(list(ClusterPoolView(snap).idle_workers(KEY))) == REFILL_BATCH + 7

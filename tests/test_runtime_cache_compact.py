@@ -435,8 +435,18 @@ def same_plans(snap: Snapshot, ctx: PlanContext, shells: list[str]) -> Snapshot:
     """Plan the pool and every shell on ``snap`` and on its compacted copy; the plans must be
     equal. Apply them; return the new snapshot."""
     first, second = same_names()
-    pool_plan = plan_pool(KEY, snap, ctx.settings, ctx.registry, first)
-    assert plan_pool(KEY, compacted(snap), ctx.settings, ctx.registry, second) == pool_plan
+    pool_plan = plan_pool(KEY, snap, ClusterPoolView(snap), ctx.settings, ctx.registry, first)
+    assert (
+        plan_pool(
+            KEY,
+            compacted(snap),
+            ClusterPoolView(compacted(snap)),
+            ctx.settings,
+            ctx.registry,
+            second,
+        )
+        == pool_plan
+    )
     snap = apply_plan(snap, pool_plan, now=NOW)
     for name in shells:
         raw = snap.get(SHELL_API, "CloudShell", "default", name)

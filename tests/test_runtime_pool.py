@@ -197,7 +197,9 @@ def test_two_replicas_racing_for_the_same_workers_never_share_one(sandbox: Any) 
 def test_workers_are_never_reused_and_the_pool_refills(harness: OperatorHarness) -> None:
     wait_for(lambda: len(idle_ready(harness)) == MIN_IDLE, what="the pool filled")
     names = [f"burst-{n}" for n in range(SHELL_COUNT)]
-    served_uids = assert_exclusive(harness, burst(harness, names))
+    shells = burst(harness, names)
+    served_uids = assert_exclusive(harness, shells)
+    served_names = [s["status"]["worker"] for s in shells]
     wait_for(lambda: len(idle_ready(harness)) == MIN_IDLE, what="the pool refilled")
 
     # Half of the shells end: their workers go away instead of returning to the pool.
@@ -211,6 +213,17 @@ def test_workers_are_never_reused_and_the_pool_refills(harness: OperatorHarness)
             == SHELL_COUNT - SHELL_COUNT // 2
         ),
         what="the workers of deleted shells deleted",
+    )
+    # ... and with them their accounts (the pool deletes what is left of a claimed worker once
+    # its shell is gone).
+    accounts = Resource("v1", "ServiceAccount", "serviceaccounts")
+    served = set(served_names)
+    wait_for(
+        lambda: (
+            len([a for a in harness.items(accounts, "default") if a["metadata"]["name"] in served])
+            == SHELL_COUNT - SHELL_COUNT // 2
+        ),
+        what="the accounts of deleted shells' workers deleted",
     )
     # New shells never get a worker that served before.
     again = [f"again-{n}" for n in range(10)]
@@ -238,3 +251,38 @@ def test_an_idle_worker_that_fails_is_replaced(harness: OperatorHarness, sandbox
         lambda: all(p["metadata"]["name"] != victim for p in harness.items(PODS, "default")),
         what="the failed worker deleted",
     )
+
+
+def test_the_operator_keeps_only_the_pools_own_workers_decoded(harness: OperatorHarness) -> None:
+    """Claimed workers are their shells': the caches keep them encoded (the pool pass reads
+    only its own), and the pool's metrics count them from the claims."""
+    idle = wait_for(lambda: len(idle_ready(harness)) == MIN_IDLE and idle_ready(harness))
+    for name in ("enc-1", "enc-2", "enc-3"):
+        harness.create_shell(name)
+    served = [
+        harness.wait_phase(name, "Ready")["status"]["worker"]
+        for name in ("enc-1", "enc-2", "enc-3")
+    ]
+    wait_for(lambda: len(idle_ready(harness)) == MIN_IDLE, what="the pool refilled")
+    unclaimed = [p["metadata"]["name"] for p in idle_ready(harness)]
+    running = harness.running
+    assert running is not None
+    operator = running.operator
+    kinds = [("v1", "Pod"), ("v1", "ServiceAccount")] + [
+        ("rbac.authorization.k8s.io/v1", kind) for kind in ("Role", "RoleBinding")
+    ]
+
+    def decoded(names: list[str]) -> set[bool | None]:
+        informers = operator.informers
+        return {
+            informers.informer(*kind).kept_decoded("default", name)
+            for kind in kinds
+            for name in names
+        }
+
+    assert running.call(decoded, served) == {False}
+    assert running.call(decoded, unclaimed) == {True}
+    assert {w["metadata"]["name"] for w in idle} & set(served)  # claimed from the pool
+    key = PoolKey("default", WARM_IMAGE, FakeImageBackend(name=WARM_IMAGE).default_image)
+    ready, starting, claimed = running.call(operator.controller.pool_counts, key)
+    assert (ready, starting, claimed) == (MIN_IDLE, 0, 3)

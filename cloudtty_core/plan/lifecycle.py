@@ -73,7 +73,7 @@ from .names import (
     worker_selector,
 )
 from .objects import diff_objects
-from .pool import idle_session
+from .pool import claimed_worker_grants, idle_session
 from .status import (
     ACCEPTED,
     AUTH_READY,
@@ -448,6 +448,10 @@ def _plan_valid(
                 work.updates.append(claim(claiming, obj, ident))
                 objects.remove(obj)
                 break
+    if pod is not None and worker is not None and not made_here:
+        # A pool worker serving the shell: the pool pass no longer looks at it, so its right
+        # to read its session is kept here (added past the hooks: the objects are the pool's).
+        objects += claimed_worker_grants(worker, ident.namespace, cluster)
     changes = diff_objects(cluster, objects)
     requeue = (expires_at - now).total_seconds() if expires_at is not None else None
     return Plan(

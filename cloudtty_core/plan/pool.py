@@ -14,6 +14,13 @@ Secret's only owner, and the pod goes with the Secret. Workers are single-use: a
 worker belongs to its shell and goes with it, so the pool only ever makes idle workers (up to
 ``minIdle``), trims surplus ones, removes idle workers that failed, and deletes the accounts of
 workers that are gone.
+
+The pool pass reads only the pool's own workers (:meth:`PoolView.unclaimed
+<cloudtty_core.PoolView.unclaimed>`): a claimed worker is left to the shell it serves, whose
+pass keeps its Role and RoleBinding (:func:`claimed_worker_grants`). So a pass costs what the
+pool holds, not what it has handed out -- thousands of served shells add nothing to it. Once
+the shell is gone, and its session Secret with it, the worker is the pool's again: what is
+left of it (its account) is deleted.
 """
 
 from __future__ import annotations
@@ -56,13 +63,14 @@ from .names import (
     session_secret_name,
 )
 from .objects import diff_objects
-from .types import Plan
+from .types import Plan, PoolView
 from .worker import is_ready
 
 __all__ = [
     "REFILL_BATCH",
     "ClusterPoolView",
     "claimable_worker",
+    "claimed_worker_grants",
     "idle_pods",
     "idle_session",
     "plan_pool",
@@ -137,10 +145,23 @@ def _unclaimed(pod: Manifest, namespace: str, cluster: ClusterView) -> bool:
 
 
 class ClusterPoolView:
-    """The :class:`~cloudtty_core.PoolView` read straight from a cluster view."""
+    """The :class:`~cloudtty_core.PoolView` read straight from a cluster view (a claimed
+    worker is found by reading its session Secret)."""
 
     def __init__(self, cluster: ClusterView) -> None:
         self.cluster = cluster
+
+    def unclaimed(self, key: PoolKey, api_version: str, kind: str) -> list[Manifest]:
+        """See :meth:`PoolView.unclaimed <cloudtty_core.PoolView.unclaimed>`."""
+        ns = key.namespace
+        return sorted(
+            (
+                obj
+                for obj in self.cluster.list(api_version, kind, ns, pool_labels(key))
+                if session_state(_name(obj), ns, self.cluster) != STATE_CLAIMED
+            ),
+            key=_name,
+        )
 
     def idle_workers(self, key: PoolKey) -> Iterator[Manifest]:
         """Ready idle workers of ``key`` that can read their session and whose idle session
@@ -180,6 +201,7 @@ def claimable_worker(session: Manifest, key: PoolKey, cluster: ClusterView) -> M
 def plan_pool(
     key: PoolKey,
     cluster: ClusterView,
+    pool: PoolView,
     settings: OperatorSettings,
     registry: BackendRegistry,
     name_source: Callable[[], str] = random_name_suffix,
@@ -192,7 +214,8 @@ def plan_pool(
     are deleted and replaced; surplus idle workers (the setting went down) are deleted,
     unfinished and starting ones first; accounts of workers that are gone are deleted; idle
     pods that do not run as an account of their own are deleted.
-    An image backend that is not installed or cannot start warm has no pool.
+    An image backend that is not installed or cannot start warm has no pool. Claimed workers
+    are not the pool's (see the module): ``pool`` lists the others.
 
     :param name_source: makes the random part of new workers' names (tests pass a
         deterministic one, so that a plan is a function of its inputs).
@@ -204,14 +227,9 @@ def plan_pool(
     ns = key.namespace
     labels = pool_labels(key)
     # (name, account) by name; each name read once, as everything below goes by it.
-    accounts = sorted(
-        (
-            (_name(a), a)
-            for a in cluster.list("v1", "ServiceAccount", ns, labels)
-            if not _deleting(a)
-        ),
-        key=_first,
-    )
+    accounts = [
+        (_name(a), a) for a in pool.unclaimed(key, "v1", "ServiceAccount") if not _deleting(a)
+    ]
     deletes: list[ObjectRef] = []
     # Workers (name, account) whose Role and RoleBinding must exist. They are built only while
     # being compared, at the end: thousands of objects kept to the end of the pass outlive the
@@ -223,16 +241,10 @@ def plan_pool(
         pod = cluster.get("v1", "Pod", ns, name)
         state = session_state(name, ns, cluster)
         if pod is None or _deleting(pod):
-            if pod is None and state != STATE_CLAIMED and not account_spent(name, ns, cluster):
+            if pod is None and not account_spent(name, ns, cluster):
                 pending.append(account)
             else:  # its pod is gone or going: the account never serves again
                 deletes.append(ObjectRef.of(account))
-            continue
-        if state == STATE_CLAIMED:
-            # The shell owns the worker now (and deletes the account with it); until then the
-            # worker keeps the right to read its session.
-            if _alive(pod):
-                granted.append((name, account))
             continue
         if not _alive(pod) or state is None:
             # Failed, finished, or its session Secret is gone (the pod goes with it).
@@ -244,14 +256,11 @@ def plan_pool(
     # with a session. (The pods of :func:`idle_pods`, read from the other end: a pod's own
     # account is checked before whether it is idle, which costs a read.)
     mine = {name for name, _ in accounts}
-    strays = sorted(
-        (
-            p
-            for p in cluster.list("v1", "Pod", ns, labels)
-            if _without_own_account(p, mine) and _unclaimed(p, ns, cluster)
-        ),
-        key=_name,
-    )
+    strays = [
+        p
+        for p in pool.unclaimed(key, "v1", "Pod")
+        if _without_own_account(p, mine) and LABEL_SHELL_UID not in (_meta(p).get("labels") or {})
+    ]
     deletes += [ObjectRef.of(p) for p in strays if ObjectRef.of(p) not in deletes]
 
     target = settings.min_idle_for(ns) if image.supports_warm_pool else 0
@@ -292,8 +301,17 @@ def plan_pool(
     )
 
 
-def _first(pair: tuple[str, Manifest]) -> str:
-    return pair[0]
+def claimed_worker_grants(name: str, namespace: str, cluster: ClusterView) -> list[Manifest]:
+    """The Role and RoleBinding a claimed pool worker ``name`` keeps while it serves its shell
+    (the right to read its session, which the shell's pass may still change), as the pool
+    made them: owned by the worker's account. None when the account is not a pool worker's
+    or is going."""
+    account = cluster.get("v1", "ServiceAccount", namespace, name)
+    labels = _meta(account).get("labels") or {}
+    if account is None or _deleting(account) or LABEL_POOL not in labels:
+        return []
+    pool = {k: labels[k] for k in (LABEL_MANAGED_BY, LABEL_ROLE, LABEL_POOL) if k in labels}
+    return _grants(name, namespace, pool, account)
 
 
 def _without_own_account(pod: Manifest, accounts: Collection[str]) -> bool:

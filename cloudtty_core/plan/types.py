@@ -178,9 +178,17 @@ class PlanContext:
 
 
 class PoolView(Protocol):
-    """Which idle warm workers a shell may claim (the runtime may hide ones it is claiming)."""
+    """The warm pools as the planner sees them: which idle workers a shell may claim (the
+    runtime may hide ones it is claiming), and which workers are still the pool's own."""
 
     def idle_workers(self, key: PoolKey) -> Iterable[Manifest]:
         """Ready, unclaimed workers of ``key``, best candidate first. May be lazy: the
         planner takes the first one it can claim, so a large pool is not read whole."""
+        ...
+
+    def unclaimed(self, key: PoolKey, api_version: str, kind: str) -> Sequence[Manifest]:
+        """The objects of ``kind`` labelled with the pool of ``key`` (ServiceAccounts, Pods)
+        that belong to no claimed worker -- a worker whose session Secret is ``claimed`` is
+        its shell's -- sorted by name. The pool pass reads these only, so that its cost
+        follows the pool's size and not the number of shells served so far."""
         ...

@@ -50,18 +50,16 @@ from cloudtty_core.plan import (
     LABEL_POOL,
     LABEL_ROLE,
     LABEL_SHELL_UID,
-    LABEL_STATE,
     ROLE_WORKER,
-    STATE_CLAIMED,
     EventSpec,
     Plan,
     PlanContext,
     claimed_worker,
-    idle_pods,
     plan,
     plan_pool,
     session_secret_name,
 )
+from cloudtty_core.plan.identity import WORKER_KINDS
 from cloudtty_core.plan.worker import is_ready
 from cloudtty_core.registry import BackendNotInstalled
 
@@ -70,7 +68,14 @@ from .client import AlreadyExists, ApiError, Conflict, Invalid, NotFound, TooMan
 from .informer import DELETED, MODIFIED, Informers
 from .logs import log_context
 from .queue import WorkQueue
-from .view import CacheView, IdleSessions, Reservations, ReservingPoolView
+from .view import (
+    CachePoolView,
+    CacheView,
+    ClaimedWorkers,
+    IdleSessions,
+    Reservations,
+    ReservingPoolView,
+)
 
 __all__ = [
     "Controller",
@@ -221,6 +226,7 @@ class Controller:
         pool_namespaces: Iterable[str] = (),
         observer: ReconcileObserver | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        claimed: ClaimedWorkers | None = None,
     ) -> None:
         self.informers = informers
         self.view = CacheView(informers)
@@ -231,6 +237,8 @@ class Controller:
         self.clock = clock
         self.reservations = Reservations()
         self.idle_sessions = IdleSessions()
+        self.claimed = claimed if claimed is not None else ClaimedWorkers()
+        self.pool_view = CachePoolView(self.view, self.idle_sessions, self.claimed)
         self._pools: dict[str, PoolKey] = {}
         self._pool_seconds: dict[PoolKey, float] = {}  # how long the last pass of each took
         self._configured_pools = pool_keys_for(pool_namespaces, context)
@@ -259,10 +267,20 @@ class Controller:
         """Subscribe to the shells' informer and to every kind in ``kinds``."""
         self.informers.on(API_VERSION, KIND, self._on_shell)
         self.informers.on("v1", "Secret", self.idle_sessions.handle)
+        self.informers.on("v1", "Secret", self.claimed.handle)
+        self.claimed.on_claim(self._settle_worker)
         for kind in kinds:
             if (kind.api_version, kind.kind) != (API_VERSION, KIND):
                 self.informers.on(kind.api_version, kind.kind, self._child_handler(kind))
         self.informers.on_kind(self._on_kind)
+
+    def _settle_worker(self, namespace: str, worker: str) -> None:
+        """A worker was claimed: the caches may encode its pod, account, Role and RoleBinding,
+        which they kept decoded for the pool pass (see :class:`ClaimedWorkers`)."""
+        for api_version, kind in (("v1", "Pod"), *WORKER_KINDS):
+            informer = self.informers.informer(api_version, kind)
+            if informer is not None:
+                informer.settle(namespace, worker)
 
     def enqueue_all(self) -> None:
         """Queue every known shell and pool (after the caches synced, or a leader change)."""
@@ -413,6 +431,8 @@ class Controller:
                 self._pool_changed(self._pools[pool])
                 if labels.get(LABEL_ROLE) == ROLE_WORKER:
                     found = True
+            if pool and (kind.api_version, kind.kind) in WORKER_KINDS:
+                self._wake_claimant(namespace, str(meta.get("name") or ""), obj)
         if found:
             return
         if kind.namespaced:
@@ -422,6 +442,16 @@ class Controller:
             for keys in list(self._live.values()):
                 for key in keys:
                     self._wake(key, obj)
+
+    def _wake_claimant(self, namespace: str, worker: str, obj: Manifest) -> None:
+        """A claimed worker's account, Role or RoleBinding changed: its shell keeps them (the
+        pool pass leaves claimed workers alone), so it hears of it."""
+        if worker not in self.claimed.names(namespace):
+            return
+        secret = self.view.get("v1", "Secret", namespace, session_secret_name(worker))
+        owner_uid = (_meta(secret).get("labels") or {}).get(LABEL_SHELL_UID)
+        if owner_uid and owner_uid in self._uids:
+            self._wake(self._uids[owner_uid], obj)
 
     # Reconciling ---------------------------------------------------------------------------
 
@@ -491,7 +521,9 @@ class Controller:
         if raw is None:
             return "success"
         with log_context(key.namespace, key.name):
-            pool = ReservingPoolView(self.view, self.reservations, key, self.idle_sessions)
+            pool = ReservingPoolView(
+                self.view, self.reservations, key, self.idle_sessions, self.claimed
+            )
             result = plan(raw, self.view, pool, self.clock(), self.context)
             for update in result.updates:
                 worker = claimed_worker(update)
@@ -596,7 +628,7 @@ class Controller:
 
     async def _reconcile_pool(self, key: PoolKey) -> str:
         started = time.perf_counter()
-        result = plan_pool(key, self.view, self.settings, self.context.registry)
+        result = plan_pool(key, self.view, self.pool_view, self.settings, self.context.registry)
         self._pool_seconds[key] = time.perf_counter() - started
         if result.is_empty:
             self._note_writes(key, False)
@@ -612,21 +644,14 @@ class Controller:
 
     def pool_counts(self, key: PoolKey) -> tuple[int, int, int]:
         """(idle Ready, idle starting, claimed) workers of a pool, from the caches."""
-        idle = [p for p in idle_pods(key, self.view) if not _meta(p).get("deletionTimestamp")]
+        idle = [
+            p
+            for p in self.pool_view.unclaimed(key, "v1", "Pod")
+            if not _meta(p).get("deletionTimestamp")
+            and LABEL_SHELL_UID not in (_meta(p).get("labels") or {})
+        ]
         ready = sum(1 for p in idle if is_ready(p))
-        claimed = len(
-            [
-                s
-                for s in self.view.list(
-                    "v1",
-                    "Secret",
-                    key.namespace,
-                    {LABEL_POOL: key.hash, LABEL_STATE: STATE_CLAIMED},
-                )
-                if not _meta(s).get("deletionTimestamp")
-            ]
-        )
-        return ready, len(idle) - ready, claimed
+        return ready, len(idle) - ready, self.claimed.count(key)
 
     def _count_phase(self, shell: Manifest, change: int) -> None:
         phase = str((shell.get("status") or {}).get("phase") or Phase.PENDING.value)

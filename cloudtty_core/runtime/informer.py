@@ -34,7 +34,15 @@ import random
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Container,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any
 
 import anyio
@@ -61,6 +69,7 @@ __all__ = [
     "Informer",
     "InformerStats",
     "Informers",
+    "in_a_pool",
     "is_newer",
 ]
 
@@ -116,10 +125,11 @@ class Informer:
     :param watch_timeout: seconds after which the server ends a watch (it is resumed).
     :param recent_size: objects kept decoded besides their encoded copy: the ones read or
         written last.
-    :param decoded_labels: objects carrying any of these label keys are never encoded: they
-        are kept as (compact) dicts. By default the warm pool's workers (:data:`LABEL_POOL`),
-        which every pool pass reads whole -- decoding them all on every pass would double
-        its time.
+    :param keep_decoded: which objects are never encoded but kept as (compact) dicts. By
+        default the warm pool's workers (:func:`in_a_pool`), which every pool pass reads whole
+        -- decoding them all on every pass would double its time. The operator passes one
+        that lets go of workers once claimed (the pool pass no longer reads them); an object
+        it lets go of is encoded at its next change or :meth:`settle`.
 
     Create it inside the event loop.
     """
@@ -136,7 +146,7 @@ class Informer:
         watch_timeout: int = 300,
         max_backoff: float = 30.0,
         recent_size: int = 256,
-        decoded_labels: Iterable[str] = (LABEL_POOL,),
+        keep_decoded: Callable[[Manifest], bool] | None = None,
     ) -> None:
         self.resource = resource
         self.client = client
@@ -154,7 +164,7 @@ class Informer:
         self._objects: dict[str, dict[str, bytes | Manifest]] = {}
         self._codec = Codec()
         self.recent_size = recent_size
-        self.decoded_labels = frozenset(decoded_labels)
+        self.keep_decoded = keep_decoded or in_a_pool
         self._recent: OrderedDict[_Key, Manifest] = OrderedDict()
         self._loop_thread = threading.get_ident()
         # label -> value -> the one object's key, or a set of two or more: most indexed values
@@ -208,16 +218,23 @@ class Informer:
             recent.popitem(last=False)
 
     def list(
-        self, namespace: str | None = None, labels: Mapping[str, str] | None = None
+        self,
+        namespace: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        *,
+        skip: Container[str] = (),
     ) -> _Manifests:
         """Cached objects in ``namespace`` (None: all) whose labels match ``labels``, sorted
-        by namespace and name. Never mutate them."""
+        by namespace and name, leaving out those named in ``skip`` (before reading them: they
+        cost no decoding). Never mutate them."""
         candidates = self._candidates(namespace, labels)
         if candidates is None:
             spaces = [namespace or ""] if namespace is not None else sorted(self._objects)
             candidates = [(ns, name) for ns in spaces for name in self._objects.get(ns) or {}]
         found: _Manifests = []
         for ns, name in sorted(candidates):
+            if name in skip:
+                continue
             entry = self._objects[ns][name]
             obj = self._load(ns, name, entry)
             if _labels_match(obj, labels):
@@ -286,9 +303,29 @@ class Informer:
         obj["metadata"].pop("managedFields", None)
 
     def _pinned(self, obj: Manifest) -> bool:
-        """Whether ``obj`` is kept decoded for good (see ``decoded_labels``)."""
-        labels = obj["metadata"].get("labels")
-        return isinstance(labels, dict) and not self.decoded_labels.isdisjoint(labels)
+        """Whether ``obj`` is kept decoded (see ``keep_decoded``)."""
+        return self.keep_decoded(obj)
+
+    def kept_decoded(self, namespace: str | None, name: str) -> bool | None:
+        """Whether the cached object ``namespace/name`` is kept decoded (not encoded); None
+        when it is not cached."""
+        entry = self._objects.get(namespace or "", {}).get(name)
+        return None if entry is None else not isinstance(entry, bytes)
+
+    def settle(self, namespace: str | None, name: str) -> bool:
+        """Encode the cached object ``namespace/name`` when it is kept decoded but
+        ``keep_decoded`` lets go of it now (a warm worker just claimed); whether it was."""
+        ns = namespace or ""
+        bucket = self._objects.get(ns)
+        entry = bucket.get(name) if bucket is not None else None
+        if bucket is None or entry is None or isinstance(entry, bytes) or self._pinned(entry):
+            return False
+        blob = self._codec.encode(entry)
+        if blob is None:
+            return False
+        bucket[name] = blob
+        self._remember((ns, name), entry)
+        return True
 
     def _prepare(self, obj: Manifest, pinned: bool = False) -> Manifest:
         """``obj`` trimmed to what the cache keeps (see :func:`.compact.trimmed`), or, when it
@@ -612,6 +649,13 @@ def _running_inbox() -> LoopInbox | None:
         return None
 
 
+def in_a_pool(obj: Manifest) -> bool:
+    """Whether ``obj`` is part of a warm pool's worker (labelled :data:`LABEL_POOL`): what an
+    informer keeps decoded unless told otherwise."""
+    labels = obj["metadata"].get("labels")
+    return isinstance(labels, dict) and LABEL_POOL in labels
+
+
 def _labels_match(obj: Mapping[str, Any], selector: Mapping[str, str] | None) -> bool:
     if not selector:
         return True
@@ -653,6 +697,7 @@ class Informers:
     :param namespace: watch namespaced kinds only in this namespace (None: all).
     :param index_labels: label keys every informer indexes.
     :param watch_timeout: seconds after which the server ends each watch.
+    :param keep_decoded: which objects every informer keeps decoded (see :class:`Informer`).
 
     Create it inside the event loop; :meth:`run` in a task group.
     """
@@ -665,12 +710,14 @@ class Informers:
         namespace: str | None = None,
         index_labels: Iterable[str] = (),
         watch_timeout: int = 300,
+        keep_decoded: Callable[[Manifest], bool] | None = None,
     ) -> None:
         self.client = client
         self.api = api
         self.namespace = namespace
         self.index_labels = tuple(index_labels)
         self.watch_timeout = watch_timeout
+        self.keep_decoded = keep_decoded
         self._kinds: dict[tuple[str, str], KindRef] = {}
         self._active: dict[tuple[str, str], Informer] = {}
         self._scopes: dict[tuple[str, str], anyio.CancelScope] = {}
@@ -771,6 +818,7 @@ class Informers:
             namespace=self.namespace,
             index_labels=self.index_labels,
             watch_timeout=self.watch_timeout,
+            keep_decoded=self.keep_decoded,
         )
         for handler in self._handlers.get(key, ()):
             informer.add_handler(handler)

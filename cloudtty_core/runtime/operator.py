@@ -54,6 +54,7 @@ from .health import HealthServer, HealthState, Role, watch_event_loop
 from .informer import CRD_RESOURCE, Informers
 from .metrics import OperatorMetrics, PoolSample, instrument
 from .queue import Backoff, WorkQueue, run_workers
+from .view import ClaimedWorkers
 
 __all__ = ["SHELL_KIND", "Operator", "OperatorThread", "run_operator", "watched_kinds"]
 
@@ -193,12 +194,15 @@ class Operator:
         )
         if config.install_crd:
             await self._install_crd(api)
+        # The caches keep the pool's own workers decoded and let go of claimed ones.
+        claimed = ClaimedWorkers()
         self.informers = informers = Informers(
             client,
             api,
             namespace=config.namespace,
             index_labels=(LABEL_SHELL_UID, LABEL_POOL, LABEL_SHELL, LABEL_STATE),
             watch_timeout=config.watch_timeout,
+            keep_decoded=claimed.keeps_decoded,
         )
         informers.watch(*kinds)
         self.queue = queue = WorkQueue[QueueKey](Backoff(config.backoff_base, config.backoff_cap))
@@ -218,6 +222,7 @@ class Operator:
             queue,
             pool_namespaces=config.effective_pool_namespaces(),
             observer=self.metrics,
+            claimed=claimed,
             **controller_kwargs,
         )
         controller.connect(kinds)

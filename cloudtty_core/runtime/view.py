@@ -1,5 +1,6 @@
 """The planner's window on the caches: a :class:`~cloudtty_core.ClusterView` over the
-informers, and the :class:`~cloudtty_core.PoolView` shells claim idle workers from.
+informers, and the :class:`~cloudtty_core.PoolView` of the warm pools (the idle workers shells
+claim, the unclaimed workers the pool pass keeps).
 
 Both read the live caches without copying (the planner and backends never mutate what a view
 returns), so planning a shell costs no API request and no deep copy. Planning runs on the
@@ -9,11 +10,12 @@ event loop, where the caches change, so a plan always sees one consistent state.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 
 from cloudtty_core.backends import BUILTIN_APIS, PoolKey
 from cloudtty_core.model import Manifest
-from cloudtty_core.plan import claimable_worker
+from cloudtty_core.plan import claimable_worker, pool_labels
 from cloudtty_core.plan.names import (
     LABEL_MANAGED_BY,
     LABEL_POOL,
@@ -22,12 +24,20 @@ from cloudtty_core.plan.names import (
     LABEL_WORKER,
     MANAGED_BY,
     ROLE_WORKER,
+    STATE_CLAIMED,
     STATE_IDLE,
 )
 
 from .informer import DELETED, Informers
 
-__all__ = ["CacheView", "IdleSessions", "Reservations", "ReservingPoolView"]
+__all__ = [
+    "CachePoolView",
+    "CacheView",
+    "ClaimedWorkers",
+    "IdleSessions",
+    "Reservations",
+    "ReservingPoolView",
+]
 
 log = logging.getLogger(__name__)
 
@@ -161,36 +171,144 @@ class IdleSessions:
         return len(self._pool_of)
 
 
-class ReservingPoolView:
-    """The :class:`~cloudtty_core.PoolView` of one shell: Ready idle workers of the caches,
-    minus those other shells are claiming. Shells planned at the same time therefore pick
-    different workers instead of racing for the first one.
+class ClaimedWorkers:
+    """The warm workers serving a shell -- those whose session Secret is ``claimed`` (and not
+    being deleted) -- kept current from the Secret informer's events (:meth:`handle`).
 
-    :param idle: the pools' idle session Secrets, which the idle workers are read from.
+    A claimed worker is its shell's: the pool pass leaves it out (:meth:`CachePoolView.unclaimed`)
+    and the caches need not keep its objects decoded for the pool pass (:meth:`keeps_decoded`).
+    Functions given to :meth:`on_claim` hear of each worker as it is claimed, to encode what
+    the caches held decoded for it.
     """
 
-    def __init__(
-        self, view: CacheView, reservations: Reservations, owner: object, idle: IdleSessions
-    ) -> None:
+    def __init__(self) -> None:
+        self._pool_of: dict[tuple[str, str], str] = {}
+        self._by_namespace: dict[str, set[str]] = {}
+        self._per_pool: Counter[str] = Counter()
+        self._listeners: list[Callable[[str, str], None]] = []
+
+    def on_claim(self, listener: Callable[[str, str], None]) -> None:
+        """Call ``listener(namespace, worker)`` whenever a worker becomes claimed."""
+        self._listeners.append(listener)
+
+    def handle(self, type_: str, secret: Manifest, old: Manifest | None) -> None:
+        """Informer handler for Secrets."""
+        meta = secret.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        pool = labels.get(LABEL_POOL)
+        worker = labels.get(LABEL_WORKER)
+        if not pool or not worker:
+            return
+        key = (str(meta.get("namespace") or ""), str(worker))
+        claimed = (
+            type_ != DELETED
+            and not meta.get("deletionTimestamp")
+            and labels.get(LABEL_STATE) == STATE_CLAIMED
+        )
+        current = self._pool_of.get(key)
+        if claimed and current is None:
+            self._pool_of[key] = str(pool)
+            self._by_namespace.setdefault(key[0], set()).add(key[1])
+            self._per_pool[str(pool)] += 1
+            for listener in self._listeners:
+                listener(*key)
+        elif not claimed and current is not None:
+            del self._pool_of[key]
+            names = self._by_namespace[key[0]]
+            names.discard(key[1])
+            if not names:
+                del self._by_namespace[key[0]]
+            self._per_pool[current] -= 1
+            if not self._per_pool[current]:
+                del self._per_pool[current]
+
+    def names(self, namespace: str) -> Set[str]:
+        """The claimed workers of ``namespace``."""
+        return self._by_namespace.get(namespace, _NONE)
+
+    def count(self, pool: PoolKey) -> int:
+        """How many workers of ``pool`` are claimed."""
+        return self._per_pool.get(pool.hash, 0)
+
+    def keeps_decoded(self, obj: Manifest) -> bool:
+        """Whether a cache keeps ``obj`` decoded: a part of an unclaimed pool worker (the pool
+        pass reads those whole), not of a claimed one, nor a claimed session Secret."""
+        meta = obj["metadata"]
+        labels = meta.get("labels")
+        if not isinstance(labels, dict) or LABEL_POOL not in labels:
+            return False
+        if labels.get(LABEL_STATE) == STATE_CLAIMED:
+            return False
+        # A worker's pod, account, Role and RoleBinding are all named like the worker.
+        return meta.get("name") not in self.names(str(meta.get("namespace") or ""))
+
+    def __len__(self) -> int:
+        return len(self._pool_of)
+
+
+_NONE: Set[str] = frozenset()
+
+
+class CachePoolView:
+    """The :class:`~cloudtty_core.PoolView` of the caches: the pool pass's, and the base of
+    each shell's (:class:`ReservingPoolView`).
+
+    :param idle: the pools' idle session Secrets, which the idle workers are read from.
+    :param claimed: the claimed workers, which :meth:`unclaimed` leaves out.
+    """
+
+    def __init__(self, view: CacheView, idle: IdleSessions, claimed: ClaimedWorkers) -> None:
         self._view = view
-        self._reservations = reservations
-        self._owner = owner
         self._idle = idle
+        self._claimed = claimed
 
     def idle_workers(self, key: PoolKey) -> Iterator[Manifest]:
-        """Ready idle workers of ``key`` nobody else is claiming, oldest first (lazily)."""
+        """Ready idle workers of ``key``, oldest first (lazily)."""
         for namespace, name in self._idle.of(key):
             if namespace != key.namespace:
                 continue
             session = self._view.get("v1", "Secret", namespace, name)
-            if session is None:
-                continue
-            # The session names its worker (the pod claimable_worker reads). In a burst the
-            # oldest idle workers are the ones other shells are claiming: they are passed over
-            # before their pods are checked.
-            worker = str(((session.get("metadata") or {}).get("labels") or {}).get(LABEL_WORKER))
-            if self._reservations.hidden_from(namespace, worker, self._owner):
+            if session is None or self._passed_over(namespace, session):
                 continue
             pod = claimable_worker(session, key, self._view)
             if pod is not None:
                 yield pod
+
+    def _passed_over(self, namespace: str, session: Manifest) -> bool:
+        """Whether the worker of an idle session Secret is not offered (before its pod is
+        read)."""
+        return False
+
+    def unclaimed(self, key: PoolKey, api_version: str, kind: str) -> Sequence[Manifest]:
+        """See :meth:`PoolView.unclaimed <cloudtty_core.PoolView.unclaimed>`: the claimed
+        workers' objects are left out before they are read (the caches keep them encoded)."""
+        informer = self._view.informers.informer(api_version, kind)
+        if informer is None:
+            return []
+        namespace = key.namespace
+        return informer.list(namespace, pool_labels(key), skip=self._claimed.names(namespace))
+
+
+class ReservingPoolView(CachePoolView):
+    """The :class:`~cloudtty_core.PoolView` of one shell: Ready idle workers of the caches,
+    minus those other shells are claiming. Shells planned at the same time therefore pick
+    different workers instead of racing for the first one."""
+
+    def __init__(
+        self,
+        view: CacheView,
+        reservations: Reservations,
+        owner: object,
+        idle: IdleSessions,
+        claimed: ClaimedWorkers,
+    ) -> None:
+        super().__init__(view, idle, claimed)
+        self._reservations = reservations
+        self._owner = owner
+
+    def _passed_over(self, namespace: str, session: Manifest) -> bool:
+        # The session names its worker (the pod claimable_worker reads). In a burst the oldest
+        # idle workers are the ones other shells are claiming: they are passed over before
+        # their pods are checked.
+        worker = str(((session.get("metadata") or {}).get("labels") or {}).get(LABEL_WORKER))
+        return self._reservations.hidden_from(namespace, worker, self._owner)

@@ -64,7 +64,12 @@ def converge(
         wrote = False
         for key in keys:
             pool_plan = plan_pool(
-                key, snapshot, context.settings, context.registry, context.name_source
+                key,
+                snapshot,
+                ClusterPoolView(snapshot),
+                context.settings,
+                context.registry,
+                context.name_source,
             )
             if not pool_plan.is_empty:
                 snapshot = apply_plan(snapshot, pool_plan, now=now)
@@ -104,7 +109,9 @@ def fill_pool(
     passes: its ServiceAccount, its idle session Secret, its pod, Role and RoleBinding); with
     ``kubelet`` the pods are then Running and Ready."""
     for _ in range(max_rounds):
-        result = plan_pool(key, snapshot, settings, registry, name_source)
+        result = plan_pool(
+            key, snapshot, ClusterPoolView(snapshot), settings, registry, name_source
+        )
         if result.is_empty:
             return start_pods(snapshot) if kubelet else snapshot
         snapshot = apply_plan(snapshot, result, now=now)

@@ -742,7 +742,7 @@ def _check_converged(
             f"planning again would write: {_plan_summary(result)}",
         )
     for key in _pool_keys(shells, context, pool_namespaces).values():
-        result = plan_pool(key, view, context.settings, context.registry)
+        result = plan_pool(key, view, ClusterPoolView(view), context.settings, context.registry)
         checker.check(
             "converged",
             result.is_empty,

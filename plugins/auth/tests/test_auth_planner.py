@@ -71,7 +71,11 @@ CONTEXT = PlanContext(registry(), OperatorSettings(min_idle=1), token_source=lam
 
 def run(auth: dict[str, Any], *extra: dict[str, Any]) -> Converged:
     snap = create(Snapshot.with_default_node(), kubeconfig_secret(), *extra)
-    snap = start_pods(apply_plan(snap, plan_pool(KEY, snap, CONTEXT.settings, CONTEXT.registry)))
+    snap = start_pods(
+        apply_plan(
+            snap, plan_pool(KEY, snap, ClusterPoolView(snap), CONTEXT.settings, CONTEXT.registry)
+        )
+    )
     snap = create(snap, cloudshell("sh", **SPEC, auth=auth))
     return converge(snap, [shell_ref("default", "sh")], CONTEXT)
 
@@ -188,7 +192,11 @@ def auth_condition(result: Any) -> Any:
 def test_unusable_credential_shows_in_the_auth_condition() -> None:
     empty = {**CREDENTIAL, "stringData": {"username": "alice", "password": ""}}
     snap = create(Snapshot.with_default_node(), kubeconfig_secret(), empty)
-    snap = start_pods(apply_plan(snap, plan_pool(KEY, snap, CONTEXT.settings, CONTEXT.registry)))
+    snap = start_pods(
+        apply_plan(
+            snap, plan_pool(KEY, snap, ClusterPoolView(snap), CONTEXT.settings, CONTEXT.registry)
+        )
+    )
     snap = create(
         snap, cloudshell("sh", **SPEC, auth={"mode": "basic", "secretRef": {"name": "creds"}})
     )

@@ -1,0 +1,285 @@
+"""Claimed warm workers in the runtime: the index of claimed workers follows Secret events, the
+caches let go of a worker's decoded objects once it is claimed, and the pool pass over the
+caches reads only the pool's own workers -- planning what it plans over the whole cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cloudtty_core import OperatorSettings, PoolKey, Snapshot
+from cloudtty_core.backends import copy_json
+from cloudtty_core.plan import ClusterPoolView, plan_pool, pool_labels
+from cloudtty_core.plan.identity import WORKER_KINDS
+from cloudtty_core.plan.names import (
+    LABEL_POOL,
+    LABEL_SHELL,
+    LABEL_SHELL_UID,
+    LABEL_STATE,
+    LABEL_WORKER,
+    STATE_CLAIMED,
+    STATE_IDLE,
+)
+from cloudtty_core.runtime.client import Resource
+from cloudtty_core.runtime.informer import ADDED, DELETED, MODIFIED, Informer, Informers
+from cloudtty_core.runtime.view import CachePoolView, CacheView, ClaimedWorkers, IdleSessions
+from cloudtty_core.testing import FakeImageBackend, fake_registry, fill_pool
+
+POOLS = [PoolKey("team-a", "ttyd", "img:1"), PoolKey("team-b", "ttyd", "img:1")]
+WORKERS = ["w-1", "w-2", "w-3", "w-4"]
+
+
+def session(pool: PoolKey, worker: str, state: str, deleting: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": f"{worker}-session",
+        "namespace": pool.namespace,
+        "labels": {**pool_labels(pool), LABEL_WORKER: worker, LABEL_STATE: state},
+    }
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta}
+
+
+# ------------------------------------------------------------------------ the claimed index
+changes = st.lists(
+    st.tuples(
+        st.sampled_from(POOLS),
+        st.sampled_from(WORKERS),
+        st.sampled_from([STATE_IDLE, STATE_CLAIMED, "deleting", None]),
+    ),
+    max_size=40,
+)
+
+
+@given(changes)
+def test_the_claimed_workers_are_exactly_those_whose_session_is_claimed(
+    steps: list[tuple[PoolKey, str, str | None]],
+) -> None:
+    claimed = ClaimedWorkers()
+    heard: list[tuple[str, str]] = []
+    claimed.on_claim(lambda namespace, worker: heard.append((namespace, worker)))
+    stored: dict[tuple[str, str], dict[str, Any]] = {}
+    expected_claims: list[tuple[str, str]] = []
+    for pool, worker, state in steps:
+        key = (pool.namespace, worker)
+        old = stored.get(key)
+        was = old is not None and _claimed(old)
+        if state is None:
+            if old is None:
+                continue
+            del stored[key]
+            claimed.handle(DELETED, old, None)
+            continue
+        new = session(pool, worker, STATE_CLAIMED if state == "deleting" else state)
+        if state == "deleting":
+            new["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        stored[key] = new
+        claimed.handle(ADDED if old is None else MODIFIED, new, old)
+        if _claimed(new) and not was:
+            expected_claims.append(key)
+        for namespace in ("team-a", "team-b"):
+            assert set(claimed.names(namespace)) == {
+                w for (ns, w), s in stored.items() if ns == namespace and _claimed(s)
+            }
+        for each in POOLS:
+            assert claimed.count(each) == sum(
+                1
+                for s in stored.values()
+                if _claimed(s) and s["metadata"]["labels"][LABEL_POOL] == each.hash
+            )
+    assert heard == expected_claims  # each worker heard of once per claim
+    assert len(claimed) == sum(1 for s in stored.values() if _claimed(s))
+
+
+def _claimed(secret: dict[str, Any]) -> bool:
+    meta = secret["metadata"]
+    return meta["labels"][LABEL_STATE] == STATE_CLAIMED and "deletionTimestamp" not in meta
+
+
+def test_a_secret_of_no_pool_or_no_worker_is_never_a_claimed_worker() -> None:
+    claimed = ClaimedWorkers()
+    plain = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x", "namespace": "a"}}
+    claimed.handle(ADDED, plain, None)
+    labelled = session(POOLS[0], "w-1", STATE_CLAIMED)
+    del labelled["metadata"]["labels"][LABEL_WORKER]
+    claimed.handle(ADDED, labelled, None)
+    assert len(claimed) == 0
+
+
+def test_the_caches_keep_unclaimed_pool_workers_decoded_and_nothing_else() -> None:
+    claimed = ClaimedWorkers()
+    pool = POOLS[0]
+
+    def part(kind: str, name: str, labels: dict[str, str]) -> dict[str, Any]:
+        meta = {"name": name, "namespace": pool.namespace, "labels": labels}
+        return {"apiVersion": "v1", "kind": kind, "metadata": meta}
+
+    idle_pod = part("Pod", "w-1", {**pool_labels(pool), LABEL_WORKER: "w-1"})
+    claimed_pod = part("Pod", "w-2", {**pool_labels(pool), LABEL_WORKER: "w-2"})
+    claimed.handle(ADDED, session(pool, "w-2", STATE_CLAIMED), None)
+    assert claimed.keeps_decoded(idle_pod)
+    assert claimed.keeps_decoded(session(pool, "w-1", STATE_IDLE))
+    assert claimed.keeps_decoded(part("ServiceAccount", "w-1", pool_labels(pool)))
+    assert not claimed.keeps_decoded(claimed_pod)
+    assert not claimed.keeps_decoded(part("ServiceAccount", "w-2", pool_labels(pool)))
+    assert not claimed.keeps_decoded(session(pool, "w-2", STATE_CLAIMED))
+    # The same name in another namespace is another worker.
+    other = part("Pod", "w-2", pool_labels(pool))
+    other["metadata"]["namespace"] = "team-b"
+    assert claimed.keeps_decoded(other)
+    assert not claimed.keeps_decoded(part("Pod", "shell-pod", {LABEL_SHELL_UID: "u1"}))
+
+
+# ------------------------------------------------------------ caches over a simulated pool
+IMAGE = FakeImageBackend()
+KEY = PoolKey("team-a", IMAGE.name, IMAGE.default_image)
+REGISTRY = fake_registry(image=IMAGE)
+KINDS = [("v1", "Pod"), ("v1", "Secret"), *WORKER_KINDS]
+
+
+def filled_pool(workers: int) -> Snapshot:
+    counter = iter(range(1, 1000))
+    return fill_pool(
+        Snapshot(),
+        KEY,
+        OperatorSettings(min_idle=workers),
+        REGISTRY,
+        name_source=lambda: f"n{next(counter)}",
+    )
+
+
+class Caches:
+    """Informers of the worker kinds, fed from a snapshot, wired like the operator's: the
+    claimed index decides what stays decoded and encodes a worker's objects on its claim."""
+
+    def __init__(self) -> None:
+        self.claimed = ClaimedWorkers()
+        self.idle = IdleSessions()
+        self.informers = Informers(None, None, keep_decoded=self.claimed.keeps_decoded)  # type: ignore[arg-type]
+        self.by_kind: dict[tuple[str, str], Informer] = {}
+        for api_version, kind in KINDS:
+            informer = Informer(
+                Resource(api_version, kind, kind.lower() + "s"),
+                None,  # type: ignore[arg-type]
+                None,  # type: ignore[arg-type]
+                index_labels=(LABEL_SHELL_UID, LABEL_POOL, LABEL_SHELL, LABEL_STATE),
+                keep_decoded=self.claimed.keeps_decoded,
+            )
+            self.by_kind[(api_version, kind)] = informer
+            self.informers._active[(api_version, kind)] = informer
+        secrets = self.by_kind[("v1", "Secret")]
+        secrets.add_handler(self.idle.handle)
+        secrets.add_handler(self.claimed.handle)
+        self.claimed.on_claim(self._settle)
+        self.view = CacheView(self.informers)
+        self.pool = CachePoolView(self.view, self.idle, self.claimed)
+
+    def _settle(self, namespace: str, worker: str) -> None:
+        for kind in (("v1", "Pod"), *WORKER_KINDS):
+            self.by_kind[kind].settle(namespace, worker)
+
+    def load(self, snap: Snapshot) -> None:
+        for obj in snap.objects.values():
+            informer = self.by_kind.get((obj["apiVersion"], obj["kind"]))
+            if informer is not None:
+                copied = copy_json(obj)
+                copied["metadata"].setdefault("resourceVersion", "1")
+                informer.observe(copied)
+
+    def decoded(self, kind: tuple[str, str], name: str) -> bool | None:
+        return self.by_kind[kind].kept_decoded(KEY.namespace, name)
+
+
+def claim(snap: Snapshot, worker: str, version: str) -> tuple[Snapshot, dict[str, Any]]:
+    """``snap`` with the session Secret of ``worker`` claimed (what a shell's claim writes)."""
+    found = snap.get("v1", "Secret", KEY.namespace, f"{worker}-session")
+    assert found is not None
+    secret = copy_json(found)
+    secret["metadata"]["labels"][LABEL_STATE] = STATE_CLAIMED
+    secret["metadata"]["labels"][LABEL_SHELL_UID] = f"uid-of-{worker}"
+    secret["metadata"]["resourceVersion"] = version
+    return snap.put(secret), secret
+
+
+def test_a_claimed_workers_objects_are_encoded_and_the_pool_pass_does_not_read_them() -> None:
+    async def main() -> None:
+        snap = filled_pool(4)
+        caches = Caches()
+        caches.load(snap)
+        names = sorted(a["metadata"]["name"] for a in snap.list("v1", "ServiceAccount"))
+        for kind in (("v1", "Pod"), *WORKER_KINDS):
+            assert all(caches.decoded(kind, name) for name in names)  # the pool's: decoded
+
+        before = {
+            kind: copy_json(caches.view.get(*kind, KEY.namespace, names[0])) for kind in KINDS
+        }
+        snap, secret = claim(snap, names[0], "100")
+        caches.by_kind[("v1", "Secret")].observe(copy_json(secret))
+        for kind in (("v1", "Pod"), *WORKER_KINDS):
+            assert caches.decoded(kind, names[0]) is False, kind
+            assert all(caches.decoded(kind, name) for name in names[1:])
+        assert caches.decoded(("v1", "Secret"), f"{names[0]}-session") is False
+        # Encoded, the objects read back the same.
+        for kind in (("v1", "Pod"), *WORKER_KINDS):
+            caches.by_kind[kind]._recent.clear()
+            assert caches.view.get(*kind, KEY.namespace, names[0]) == before[kind]
+
+        # The pool pass reads the pool's own workers only: none of the claimed one's objects
+        # is decoded for it.
+        decodes: list[bytes] = []
+        for informer in caches.by_kind.values():
+            original = informer._codec.decode
+
+            def counting(blob: bytes, original: Any = original) -> Any:
+                decodes.append(blob)
+                return original(blob)
+
+            informer._codec.decode = counting  # type: ignore[method-assign]
+            informer._recent.clear()  # nothing read lately: every read of an encoded one decodes
+        unclaimed = caches.pool.unclaimed(KEY, "v1", "ServiceAccount")
+        assert [a["metadata"]["name"] for a in unclaimed] == names[1:]
+        assert [p["metadata"]["name"] for p in caches.pool.unclaimed(KEY, "v1", "Pod")] == (
+            names[1:]
+        )
+        settings = OperatorSettings(min_idle=4)
+        from_caches = plan_pool(KEY, caches.view, caches.pool, settings, REGISTRY, lambda: "new")
+        assert decodes == []
+        # ... and plans what a pass over the whole cluster plans: one new worker, nothing else.
+        whole = plan_pool(KEY, snap, ClusterPoolView(snap), settings, REGISTRY, lambda: "new")
+        assert from_caches == whole
+        assert [o["kind"] for o in whole.creates] == ["ServiceAccount"]
+        assert not whole.deletes
+        assert not whole.updates
+
+    anyio.run(main)
+
+
+def test_a_worker_whose_session_is_gone_is_the_pools_again_and_its_account_is_deleted() -> None:
+    async def main() -> None:
+        snap = filled_pool(2)
+        caches = Caches()
+        caches.load(snap)
+        worker = sorted(a["metadata"]["name"] for a in snap.list("v1", "ServiceAccount"))[0]
+        snap, secret = claim(snap, worker, "100")
+        caches.by_kind[("v1", "Secret")].observe(copy_json(secret))
+        assert worker in caches.claimed.names(KEY.namespace)
+        # The shell went: its session Secret, and the pod it owned, are gone.
+        for api_version, kind, name in (
+            ("v1", "Secret", f"{worker}-session"),
+            ("v1", "Pod", worker),
+        ):
+            # A watch's DELETED event carries the object's last state.
+            gone = copy_json(caches.view.get(api_version, kind, KEY.namespace, name))
+            gone["metadata"]["resourceVersion"] = "200"
+            caches.by_kind[(api_version, kind)]._deliver([{"type": "DELETED", "object": gone}])
+        assert worker not in caches.claimed.names(KEY.namespace)
+        result = plan_pool(
+            KEY, caches.view, caches.pool, OperatorSettings(min_idle=2), REGISTRY, lambda: "new"
+        )
+        deleted = {(r.kind, r.name) for r in result.deletes}
+        assert ("ServiceAccount", worker) in deleted
+
+    anyio.run(main)
