@@ -76,6 +76,20 @@ JSON = st.recursive(
     max_leaves=8,
 )
 
+OBJECT_METAS = st.one_of(
+    JSON,
+    st.dictionaries(
+        st.sampled_from(["name", "labels", "generation", "creationTimestamp", "a", "finalizers"]),
+        st.one_of(
+            SCALARS,
+            st.just("2024-01-02T03:04:05.5+01:00"),
+            st.dictionaries(st.sampled_from(["x", "y"]), SCALARS, max_size=2),
+            st.lists(st.one_of(st.none(), st.just("f"), st.just({"name": "o", "b": 1}))),
+        ),
+        max_size=4,
+    ),
+)
+
 SETTINGS = settings(
     max_examples=250,
     deadline=None,
@@ -160,6 +174,9 @@ def _instance(draw: st.DrawFn, schema: Any, depth: int = 0) -> Any:
         for key in draw(st.permutations(list(dict.fromkeys(wanted + keys)))):
             sub = props.get(key, schema.get("additionalProperties"))
             out[key] = draw(_instance(sub, depth + 1))
+        if schema.get("x-kubernetes-embedded-resource") and draw(st.booleans()):
+            # An embedded object's metadata: ObjectMeta fields, good and bad, and unknown ones.
+            out["metadata"] = draw(OBJECT_METAS)
         return out
     if "items" in schema or schema.get("type") == "array":
         return draw(st.lists(_instance(schema.get("items"), depth + 1), max_size=4))
