@@ -280,7 +280,8 @@ def test_the_operator_keeps_only_the_pools_own_workers_decoded(harness: Operator
             for name in names
         }
 
-    assert running.call(decoded, served) == {False}
+    # Encoded a moment after the claims, once no shell waits to be planned.
+    wait_for(lambda: running.call(decoded, served) == {False}, what="claimed workers encoded")
     assert running.call(decoded, unclaimed) == {True}
     assert {w["metadata"]["name"] for w in idle} & set(served)  # claimed from the pool
     key = PoolKey("default", WARM_IMAGE, FakeImageBackend(name=WARM_IMAGE).default_image)

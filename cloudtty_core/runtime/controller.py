@@ -87,10 +87,15 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 HOT_LOOP_LIMIT = 30
-POOL_PAUSE = 0.05
-"""Seconds a changed pool waits at least before it is planned again (see _pool_changed)."""
 """Plans in a row that wrote something for one key before it is slowed down (a plan its own
 writes cannot satisfy, e.g. a field the API server normalises differently)."""
+POOL_PAUSE = 0.05
+"""Seconds a changed pool waits at least before it is planned again (see _pool_changed)."""
+SETTLE_DELAY = 1.0
+"""Seconds a claimed worker's objects stay decoded after its claim, and between two looks at a
+busy queue (see :meth:`Controller.settle_claimed_workers`)."""
+SETTLE_PATIENCE = 30.0
+"""Seconds the encoding of claimed workers' objects waits at most for the queue to empty."""
 
 
 @attrs.frozen(order=True)
@@ -239,6 +244,10 @@ class Controller:
         self.idle_sessions = IdleSessions()
         self.claimed = claimed if claimed is not None else ClaimedWorkers()
         self.pool_view = CachePoolView(self.view, self.idle_sessions, self.claimed)
+        # Workers claimed since their objects were last encoded, and what wakes the task
+        # encoding them.
+        self._unsettled: list[tuple[str, str]] = []
+        self._claims_heard: anyio.Event | None = None
         self._pools: dict[str, PoolKey] = {}
         self._pool_seconds: dict[PoolKey, float] = {}  # how long the last pass of each took
         self._configured_pools = pool_keys_for(pool_namespaces, context)
@@ -268,15 +277,43 @@ class Controller:
         self.informers.on(API_VERSION, KIND, self._on_shell)
         self.informers.on("v1", "Secret", self.idle_sessions.handle)
         self.informers.on("v1", "Secret", self.claimed.handle)
-        self.claimed.on_claim(self._settle_worker)
+        self.claimed.on_claim(self._heard_claim)
         for kind in kinds:
             if (kind.api_version, kind.kind) != (API_VERSION, KIND):
                 self.informers.on(kind.api_version, kind.kind, self._child_handler(kind))
         self.informers.on_kind(self._on_kind)
 
+    def _heard_claim(self, namespace: str, worker: str) -> None:
+        self._unsettled.append((namespace, worker))
+        if self._claims_heard is not None:
+            self._claims_heard.set()
+
+    async def settle_claimed_workers(self) -> None:
+        """Have the caches encode the pod, account, Role and RoleBinding of workers claimed
+        lately, which they kept decoded for the pool pass (see :class:`ClaimedWorkers`).
+
+        Not at the claim: :data:`SETTLE_DELAY` later, and once no key waits in the queue (for
+        :data:`SETTLE_PATIENCE` at most). In a burst of new shells the encoding then waits
+        until they are served, instead of adding to every claim. Runs until cancelled; sleeps
+        while nothing is claimed.
+        """
+        while True:
+            self._claims_heard = heard = anyio.Event()
+            if not self._unsettled:
+                await heard.wait()
+            waited = 0.0
+            while True:
+                await anyio.sleep(SETTLE_DELAY)
+                waited += SETTLE_DELAY
+                if not len(self.queue) or waited >= SETTLE_PATIENCE:
+                    break
+            pending, self._unsettled = self._unsettled, []
+            for done, (namespace, worker) in enumerate(pending, start=1):
+                self._settle_worker(namespace, worker)
+                if done % 200 == 0:
+                    await anyio.sleep(0)  # thousands of them: let the loop breathe
+
     def _settle_worker(self, namespace: str, worker: str) -> None:
-        """A worker was claimed: the caches may encode its pod, account, Role and RoleBinding,
-        which they kept decoded for the pool pass (see :class:`ClaimedWorkers`)."""
         for api_version, kind in (("v1", "Pod"), *WORKER_KINDS):
             informer = self.informers.informer(api_version, kind)
             if informer is not None:

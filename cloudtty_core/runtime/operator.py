@@ -237,6 +237,7 @@ class Operator:
             group.start_soon(watch_event_loop, self.health, name="health")
             await group.start(informers.run, name="informers")
             group.start_soon(events.run, name="events")
+            group.start_soon(controller.settle_claimed_workers, name="claimed workers")
             await informers.wait_synced()
             self.synced.set()
             self.health.set_caches_synced(True)
