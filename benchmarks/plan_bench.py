@@ -45,14 +45,16 @@ from cloudtty_core.plan import (
     LABEL_SHELL,
     LABEL_SHELL_UID,
     LABEL_STATE,
+    LABEL_WORKER,
+    STATE_CLAIMED,
     STATE_IDLE,
-    ClusterPoolView,
     Plan,
     PlanContext,
     claimable_worker,
     claimed_worker,
     plan,
     plan_pool,
+    pool_labels,
 )
 from cloudtty_core.plugins import load_plugins
 from cloudtty_core.runtime.collector import collect_rarely, set_aside_long_lived
@@ -117,7 +119,9 @@ class CacheLikeView:
 
 class IdleFirstPoolView:
     """The :class:`~cloudtty_core.PoolView` the runtime gives a shell: idle session Secrets in
-    the order they became idle, each checked with ``claimable_worker`` until one fits."""
+    the order they became idle, each checked with ``claimable_worker`` until one fits; and
+    the pool pass's workers without the claimed ones, left out by name before they are read
+    (the runtime keeps both indexes from Secret events)."""
 
     def __init__(self, view: CacheLikeView) -> None:
         self.view = view
@@ -127,6 +131,16 @@ class IdleFirstPoolView:
         ]
         idle.sort(key=lambda s: int(s["metadata"]["resourceVersion"]))
         self.idle = [(s["metadata"]["namespace"], s["metadata"]["name"]) for s in idle]
+        self.claimed = {
+            (s["metadata"]["namespace"], s["metadata"]["labels"][LABEL_WORKER])
+            for s in secrets
+            if (s["metadata"].get("labels") or {}).get(LABEL_STATE) == STATE_CLAIMED
+            and LABEL_POOL in s["metadata"]["labels"]
+        }
+
+    def unclaimed(self, key: PoolKey, api_version: str, kind: str) -> list[Manifest]:
+        found = self.view.list(api_version, kind, key.namespace, pool_labels(key))
+        return [o for o in found if (key.namespace, o["metadata"]["name"]) not in self.claimed]
 
     def idle_workers(self, key: PoolKey) -> Iterator[Manifest]:
         for namespace, name in self.idle:
@@ -223,7 +237,7 @@ def fill_pool(
     for passes in itertools.count(1):
         view = CacheLikeView(snapshot.objects)
         result = plan_pool(
-            key, view, ClusterPoolView(view), settings, context.registry, counter(f"p{passes}-")
+            key, view, IdleFirstPoolView(view), settings, context.registry, counter(f"p{passes}-")
         )
         if result.is_empty:
             return start_pods(snapshot), passes
@@ -312,9 +326,7 @@ def run(pool: int, claimed: int, iterations: int, repeat: int, operator_gc: bool
 
     def pool_pass(min_idle: int) -> Callable[[], Plan]:
         settings = pool_settings(min_idle)
-        return lambda: plan_pool(
-            key, view, ClusterPoolView(view), settings, context.registry, context.name_source
-        )
+        return lambda: plan_pool(key, view, pools, settings, context.registry, context.name_source)
 
     steady_pass = pool_pass(idle_now)
     if not steady_pass().is_empty:
