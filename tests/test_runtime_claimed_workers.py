@@ -1,137 +1,29 @@
-"""Claimed warm workers in the runtime: the index of claimed workers follows Secret events, the
-caches let go of a worker's decoded objects once it is claimed, and the pool pass over the
-caches reads only the pool's own workers -- planning what it plans over the whole cluster."""
+"""Claimed warm workers in the runtime's caches: the caches let go of a worker's decoded objects
+once it is claimed, and the pool pass over the caches reads only the pool's own workers --
+planning what it plans over the whole cluster. (The index of claimed workers itself is tested
+with the other session index, in test_runtime_idle_sessions.py.)"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import anyio
-from hypothesis import given
-from hypothesis import strategies as st
 
 from cloudtty_core import OperatorSettings, PoolKey, Snapshot
 from cloudtty_core.backends import copy_json
-from cloudtty_core.plan import ClusterPoolView, plan_pool, pool_labels
+from cloudtty_core.plan import ClusterPoolView, plan_pool
 from cloudtty_core.plan.identity import WORKER_KINDS
 from cloudtty_core.plan.names import (
     LABEL_POOL,
     LABEL_SHELL,
     LABEL_SHELL_UID,
     LABEL_STATE,
-    LABEL_WORKER,
     STATE_CLAIMED,
-    STATE_IDLE,
 )
 from cloudtty_core.runtime.client import Resource
-from cloudtty_core.runtime.informer import ADDED, DELETED, MODIFIED, Informer, Informers
+from cloudtty_core.runtime.informer import Informer, Informers
 from cloudtty_core.runtime.view import CachePoolView, CacheView, ClaimedWorkers, IdleSessions
 from cloudtty_core.testing import FakeImageBackend, fake_registry, fill_pool
-
-POOLS = [PoolKey("team-a", "ttyd", "img:1"), PoolKey("team-b", "ttyd", "img:1")]
-WORKERS = ["w-1", "w-2", "w-3", "w-4"]
-
-
-def session(pool: PoolKey, worker: str, state: str, deleting: bool = False) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "name": f"{worker}-session",
-        "namespace": pool.namespace,
-        "labels": {**pool_labels(pool), LABEL_WORKER: worker, LABEL_STATE: state},
-    }
-    if deleting:
-        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta}
-
-
-# ------------------------------------------------------------------------ the claimed index
-changes = st.lists(
-    st.tuples(
-        st.sampled_from(POOLS),
-        st.sampled_from(WORKERS),
-        st.sampled_from([STATE_IDLE, STATE_CLAIMED, "deleting", None]),
-    ),
-    max_size=40,
-)
-
-
-@given(changes)
-def test_the_claimed_workers_are_exactly_those_whose_session_is_claimed(
-    steps: list[tuple[PoolKey, str, str | None]],
-) -> None:
-    claimed = ClaimedWorkers()
-    heard: list[tuple[str, str]] = []
-    claimed.on_claim(lambda namespace, worker: heard.append((namespace, worker)))
-    stored: dict[tuple[str, str], dict[str, Any]] = {}
-    expected_claims: list[tuple[str, str]] = []
-    for pool, worker, state in steps:
-        key = (pool.namespace, worker)
-        old = stored.get(key)
-        was = old is not None and _claimed(old)
-        if state is None:
-            if old is None:
-                continue
-            del stored[key]
-            claimed.handle(DELETED, old, None)
-            continue
-        new = session(pool, worker, STATE_CLAIMED if state == "deleting" else state)
-        if state == "deleting":
-            new["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-        stored[key] = new
-        claimed.handle(ADDED if old is None else MODIFIED, new, old)
-        if _claimed(new) and not was:
-            expected_claims.append(key)
-        for namespace in ("team-a", "team-b"):
-            assert set(claimed.names(namespace)) == {
-                w for (ns, w), s in stored.items() if ns == namespace and _claimed(s)
-            }
-        for each in POOLS:
-            assert claimed.count(each) == sum(
-                1
-                for s in stored.values()
-                if _claimed(s) and s["metadata"]["labels"][LABEL_POOL] == each.hash
-            )
-    assert heard == expected_claims  # each worker heard of once per claim
-    assert len(claimed) == sum(1 for s in stored.values() if _claimed(s))
-
-
-def _claimed(secret: dict[str, Any]) -> bool:
-    meta = secret["metadata"]
-    return meta["labels"][LABEL_STATE] == STATE_CLAIMED and "deletionTimestamp" not in meta
-
-
-def test_a_secret_of_no_pool_or_no_worker_is_never_a_claimed_worker() -> None:
-    claimed = ClaimedWorkers()
-    plain = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x", "namespace": "a"}}
-    claimed.handle(ADDED, plain, None)
-    labelled = session(POOLS[0], "w-1", STATE_CLAIMED)
-    del labelled["metadata"]["labels"][LABEL_WORKER]
-    claimed.handle(ADDED, labelled, None)
-    assert len(claimed) == 0
-
-
-def test_the_caches_keep_unclaimed_pool_workers_decoded_and_nothing_else() -> None:
-    claimed = ClaimedWorkers()
-    pool = POOLS[0]
-
-    def part(kind: str, name: str, labels: dict[str, str]) -> dict[str, Any]:
-        meta = {"name": name, "namespace": pool.namespace, "labels": labels}
-        return {"apiVersion": "v1", "kind": kind, "metadata": meta}
-
-    idle_pod = part("Pod", "w-1", {**pool_labels(pool), LABEL_WORKER: "w-1"})
-    claimed_pod = part("Pod", "w-2", {**pool_labels(pool), LABEL_WORKER: "w-2"})
-    claimed.handle(ADDED, session(pool, "w-2", STATE_CLAIMED), None)
-    assert claimed.keeps_decoded(idle_pod)
-    assert claimed.keeps_decoded(session(pool, "w-1", STATE_IDLE))
-    assert claimed.keeps_decoded(part("ServiceAccount", "w-1", pool_labels(pool)))
-    assert not claimed.keeps_decoded(claimed_pod)
-    assert not claimed.keeps_decoded(part("ServiceAccount", "w-2", pool_labels(pool)))
-    assert not claimed.keeps_decoded(session(pool, "w-2", STATE_CLAIMED))
-    # The same name in another namespace is another worker.
-    other = part("Pod", "w-2", pool_labels(pool))
-    other["metadata"]["namespace"] = "team-b"
-    assert claimed.keeps_decoded(other)
-    assert not claimed.keeps_decoded(part("Pod", "shell-pod", {LABEL_SHELL_UID: "u1"}))
-
 
 # ------------------------------------------------------------ caches over a simulated pool
 IMAGE = FakeImageBackend()

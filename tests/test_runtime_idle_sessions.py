@@ -1,6 +1,7 @@
-"""The runtime's index of idle session Secrets: it follows Secret events so that a shell's claim
-reads the first claimable worker of its pool, oldest first, and it always agrees with the
-idle, unclaimed, undeleted Secrets of each pool."""
+"""The runtime's indexes of workers' session Secrets, kept from Secret events: the idle ones,
+so that a shell's claim reads the first claimable worker of its pool, oldest first; and the
+claimed ones, which the pool pass leaves out and the caches need not keep decoded. Each always
+agrees with the Secrets it indexes."""
 
 from __future__ import annotations
 
@@ -11,9 +12,16 @@ from hypothesis import strategies as st
 
 from cloudtty_core import PoolKey
 from cloudtty_core.plan import pool_labels
-from cloudtty_core.plan.names import LABEL_STATE, LABEL_WORKER, STATE_CLAIMED, STATE_IDLE
+from cloudtty_core.plan.names import (
+    LABEL_POOL,
+    LABEL_SHELL_UID,
+    LABEL_STATE,
+    LABEL_WORKER,
+    STATE_CLAIMED,
+    STATE_IDLE,
+)
 from cloudtty_core.runtime.informer import ADDED, DELETED, MODIFIED
-from cloudtty_core.runtime.view import IdleSessions
+from cloudtty_core.runtime.view import ClaimedWorkers, IdleSessions
 
 POOLS = [PoolKey("team-a", "ttyd", "img:1"), PoolKey("team-b", "ttyd", "img:1")]
 
@@ -105,3 +113,83 @@ def test_each_pool_lists_exactly_its_idle_sessions_in_the_order_they_became_idle
 def _is_idle(secret: dict[str, Any]) -> bool:
     meta = secret["metadata"]
     return meta["labels"][LABEL_STATE] == STATE_IDLE and "deletionTimestamp" not in meta
+
+
+# ------------------------------------------------------------------------ the claimed index
+@given(events)
+def test_the_claimed_workers_are_exactly_those_whose_session_is_claimed(
+    steps: list[tuple[PoolKey, str, str | None]],
+) -> None:
+    claimed = ClaimedWorkers()
+    heard: list[tuple[str, str]] = []
+    claimed.on_claim(lambda namespace, worker: heard.append((namespace, worker)))
+    stored: dict[tuple[str, str], dict[str, Any]] = {}
+    expected_claims: list[tuple[str, str]] = []
+    for pool, worker, state in steps:
+        key = (pool.namespace, worker)
+        old = stored.get(key)
+        was = old is not None and _claimed(old)
+        if state is None:
+            if old is None:
+                continue
+            del stored[key]
+            claimed.handle(DELETED, old, None)
+            continue
+        new = session(pool, worker, STATE_CLAIMED if state == "deleting" else state)
+        if state == "deleting":
+            new["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        stored[key] = new
+        claimed.handle(ADDED if old is None else MODIFIED, new, old)
+        if _claimed(new) and not was:
+            expected_claims.append(key)
+        for namespace in ("team-a", "team-b"):
+            assert set(claimed.names(namespace)) == {
+                w for (ns, w), s in stored.items() if ns == namespace and _claimed(s)
+            }
+        for each in POOLS:
+            assert claimed.count(each) == sum(
+                1
+                for s in stored.values()
+                if _claimed(s) and s["metadata"]["labels"][LABEL_POOL] == each.hash
+            )
+    assert heard == expected_claims  # each worker heard of once per claim
+    assert len(claimed) == sum(1 for s in stored.values() if _claimed(s))
+
+
+def _claimed(secret: dict[str, Any]) -> bool:
+    meta = secret["metadata"]
+    return meta["labels"][LABEL_STATE] == STATE_CLAIMED and "deletionTimestamp" not in meta
+
+
+def test_a_secret_of_no_pool_or_no_worker_is_never_a_claimed_worker() -> None:
+    claimed = ClaimedWorkers()
+    plain = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x", "namespace": "a"}}
+    claimed.handle(ADDED, plain, None)
+    labelled = session(POOLS[0], "w-1", STATE_CLAIMED)
+    del labelled["metadata"]["labels"][LABEL_WORKER]
+    claimed.handle(ADDED, labelled, None)
+    assert len(claimed) == 0
+
+
+def test_the_caches_keep_unclaimed_pool_workers_decoded_and_nothing_else() -> None:
+    claimed = ClaimedWorkers()
+    pool = POOLS[0]
+
+    def part(kind: str, name: str, labels: dict[str, str]) -> dict[str, Any]:
+        meta = {"name": name, "namespace": pool.namespace, "labels": labels}
+        return {"apiVersion": "v1", "kind": kind, "metadata": meta}
+
+    idle_pod = part("Pod", "w-1", {**pool_labels(pool), LABEL_WORKER: "w-1"})
+    claimed_pod = part("Pod", "w-2", {**pool_labels(pool), LABEL_WORKER: "w-2"})
+    claimed.handle(ADDED, session(pool, "w-2", STATE_CLAIMED), None)
+    assert claimed.keeps_decoded(idle_pod)
+    assert claimed.keeps_decoded(session(pool, "w-1", STATE_IDLE))
+    assert claimed.keeps_decoded(part("ServiceAccount", "w-1", pool_labels(pool)))
+    assert not claimed.keeps_decoded(claimed_pod)
+    assert not claimed.keeps_decoded(part("ServiceAccount", "w-2", pool_labels(pool)))
+    assert not claimed.keeps_decoded(session(pool, "w-2", STATE_CLAIMED))
+    # The same name in another namespace is another worker.
+    other = part("Pod", "w-2", pool_labels(pool))
+    other["metadata"]["namespace"] = "team-b"
+    assert claimed.keeps_decoded(other)
+    assert not claimed.keeps_decoded(part("Pod", "shell-pod", {LABEL_SHELL_UID: "u1"}))
