@@ -29,6 +29,7 @@ from .patches import (
     strategic_merge_patch,
 )
 from .resources import Registry, ResourceType
+from .schemaplan import DecodeError, read_object_meta
 from .selectors import FieldSelector, Matcher
 from .store import Store
 from .strategy import Strategy
@@ -160,13 +161,34 @@ class Cluster:
     def _invalid(self, rtype: ResourceType, name: str, causes: list[Cause]) -> ApiError:
         return errors.invalid(rtype.kind, rtype.group, name, causes)
 
+    @staticmethod
+    def _undecodable(rtype: ResourceType, why: str) -> ApiError:
+        """The 400 of a body the API server cannot decode into ``rtype``'s object."""
+        return errors.bad_request(
+            f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: {why}'
+        )
+
+    def _decode_metadata(self, rtype: ResourceType, body: dict[str, Any]) -> list[str]:
+        """Cut ``body``'s metadata to an ObjectMeta, as decoding it does for every kind: unknown
+        fields are dropped (their paths returned, for Strict), empty ones left out, timestamps
+        written in UTC; a value of the wrong type fails the request with a 400."""
+        try:
+            kept, unknown = read_object_meta(body.get("metadata"))
+        except ValueError as exc:
+            raise self._undecodable(rtype, str(exc)) from None
+        body["metadata"] = kept
+        return unknown
+
     def _admit(
         self,
         rtype: ResourceType,
         obj: dict[str, Any],
         old: dict[str, Any] | None,
         strict: bool,
+        unknown: list[str],
     ) -> None:
+        """Default, prune and validate ``obj``; ``unknown`` holds the metadata fields its
+        decoding dropped (the first of the unknown fields Strict refuses)."""
         name = obj["metadata"].get("name") or obj["metadata"].get("generateName") or ""
         causes = meta.validate_metadata(
             obj["metadata"], namespaced=rtype.namespaced, name_rule=rtype.name_rule
@@ -174,15 +196,21 @@ class Cluster:
         if old is not None and causes:
             # Names were checked on create; updates only re-check labels and annotations.
             causes = [c for c in causes if c.field != "metadata.name"]
+        dropped = unknown
         if rtype.schema is not None:
             rtype.schema.default(obj)
-            dropped = rtype.schema.prune(obj)
-            if dropped and strict:
-                raise errors.bad_request(
-                    f'{rtype.kind} in version "{rtype.version}" cannot be handled as a '
-                    f"{rtype.kind}: strict decoding error: "
-                    + ", ".join(f'unknown field "{d}"' for d in dropped)
-                )
+            try:
+                pruned = rtype.schema.prune(obj)
+            except DecodeError as exc:
+                raise self._undecodable(rtype, str(exc)) from None
+            if pruned:
+                dropped = [*unknown, *pruned]
+        if dropped and strict:
+            raise self._undecodable(
+                rtype,
+                "strict decoding error: " + ", ".join(f'unknown field "{d}"' for d in dropped),
+            )
+        if rtype.schema is not None:
             causes.extend(rtype.schema.validate(obj, old))
         causes.extend(self.strategy(rtype).validate(self, rtype, obj, old))
         if causes:
@@ -257,11 +285,8 @@ class Cluster:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request must be a JSON object")
         self._check_type(rtype, body)
-        meta_ = body.get("metadata")
-        if meta_ is None:
-            meta_ = body["metadata"] = {}
-        if not isinstance(meta_, dict):
-            raise self._invalid(rtype, "", [Cause("metadata", "Invalid value: must be an object")])
+        unknown = self._decode_metadata(rtype, body)
+        meta_ = body["metadata"]
         ns = self._ns(rtype, namespace)
         if rtype.namespaced:
             given = meta_.get("namespace")
@@ -299,10 +324,10 @@ class Cluster:
             body.pop("status", None)
         strategy = self.strategy(rtype)
         if rtype.schema is None and not isinstance(meta_.get("name"), str):
-            self._admit(rtype, body, None, strict)
+            self._admit(rtype, body, None, strict, unknown)
         strategy.prepare_create(self, rtype, body)
         try:
-            self._admit(rtype, body, None, strict)
+            self._admit(rtype, body, None, strict, unknown)
             name = meta_["name"]
             if self.store.get(rtype.storage, ns, name) is not None:
                 raise errors.already_exists(rtype.plural, rtype.group, name)
@@ -354,8 +379,9 @@ class Cluster:
         ``with_status`` (in-process callers only, like the API server's own binding) stores
         the body's status together with the rest in one write.
         """
-        if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
+        if not isinstance(body, dict) or body.get("metadata") is None:
             raise errors.bad_request("the body of the request must be an object with metadata")
+        unknown = self._decode_metadata(rtype, body)
         ns = self._ns(rtype, namespace)
         old = self.store.get(rtype.storage, ns, name)
         if old is None:
@@ -423,7 +449,7 @@ class Cluster:
                             )
                         ],
                     )
-        self._admit(rtype, new, old, strict)
+        self._admit(rtype, new, old, strict, unknown)
         self.strategy(rtype).prepare_update(self, rtype, new, old)
         if subresource != "status" and (
             _content(new, not rtype.has_status) != _content(old, not rtype.has_status)

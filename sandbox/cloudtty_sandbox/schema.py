@@ -83,7 +83,12 @@ class CrdSchema:
             self._defaulter(obj)
 
     def prune(self, obj: dict[str, Any]) -> list[str]:
-        """Drop fields the schema does not know; return their paths (for strict validation)."""
+        """Drop fields the schema does not know; return their paths (for strict validation).
+
+        Embedded objects are decoded as the API server decodes them: ``DecodeError`` (from
+        :mod:`.schemaplan`) names the first one whose ``apiVersion`` or ``kind`` is not a string
+        or whose ``metadata`` is not an ObjectMeta -- a 400 for the request, not a 422.
+        """
         dropped: list[str] = []
         if self._pruner is not None:
             self._pruner(obj, "", dropped)

@@ -13,13 +13,18 @@ The semantics are the API server's as the sandbox implements them:
   ``x-kubernetes-preserve-unknown-fields`` keeps every key but still prunes under its
   ``properties`` (in the schema's order); ``additionalProperties: true`` keeps unknown keys, a
   schema there prunes under them; an ``object`` with neither ``properties`` nor
-  ``additionalProperties`` drops all its keys -- except at the root, which keeps them all.
+  ``additionalProperties`` drops all its keys (the root too, but for the three below). A
+  node with ``x-kubernetes-preserve-unknown-fields`` still prunes under its
+  ``additionalProperties`` schema (keys that are not properties) and under its ``items``,
+  whose own unknown keys it keeps -- the API server's ``skipPrune``.
 - embedded resources: the root and every node with ``x-kubernetes-embedded-resource`` never
   prune their ``apiVersion``, ``kind`` and ``metadata`` by the schema (with or without
-  ``x-kubernetes-preserve-unknown-fields``). Below the root, such a node's ``metadata`` is then
-  read as an ``ObjectMeta`` (see :func:`coerce_object_meta`): unknown fields are dropped and
+  ``x-kubernetes-preserve-unknown-fields``). Below the root, such a node is then decoded as the
+  API server decodes it (see :func:`coerce_embedded`): ``apiVersion`` and ``kind`` must be
+  strings and ``metadata`` is read as an ``ObjectMeta`` -- unknown fields are dropped and
   reported after the rest of the node, empty ones are left out, timestamps are rewritten in
-  UTC. The root's metadata is the cluster's business, not the schema's.
+  UTC -- or the walk stops with a :class:`DecodeError`. The root's metadata is the cluster's
+  business, not the schema's.
 
 A compiled node is ``None`` when it can do nothing to any value (a leaf such as
 ``{"type": "string"}``, or a status subtree without defaults): the parent then skips that
@@ -33,12 +38,14 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 __all__ = [
+    "DecodeError",
     "Defaulter",
     "Pruner",
-    "coerce_object_meta",
+    "coerce_embedded",
     "compile_defaulter",
     "compile_pruner",
     "is_embedded",
@@ -67,8 +74,8 @@ def compile_defaulter(schema: Any, *, top: bool = False) -> Defaulter | None:
 def compile_pruner(schema: Any, *, top: bool = False) -> Pruner | None:
     """The pruning of values of ``schema``, or ``None`` if it can never drop anything.
 
-    ``top`` marks the object's root (its ``apiVersion``, ``kind`` and ``metadata`` are kept,
-    and an ``object`` schema without properties keeps every key there).
+    ``top`` marks the object's root, whose ``apiVersion``, ``kind`` and ``metadata`` are kept.
+    The pruner raises :class:`DecodeError` on an embedded object the API server cannot decode.
     """
     return _pruner(schema, "openAPIV3Schema", top)
 
@@ -175,6 +182,7 @@ def _default_node(
 # items and small objects -- without a call or a path.
 _Plan = tuple[Pruner, "frozenset[str] | None"]
 _KEEP, _DESCEND, _DROP = "keep", "descend", "drop"
+_PRESERVE = "x-kubernetes-preserve-unknown-fields"
 
 
 def is_embedded(schema: Any) -> bool:
@@ -195,16 +203,16 @@ def _prune_plan(schema: Any, where: str, top: bool) -> _Plan | None:
     # pruned by the schema, even where its properties name them.
     keep_meta = top or embedded
     plan: _Plan | None
-    if schema.get("x-kubernetes-preserve-unknown-fields"):
+    if schema.get(_PRESERVE):
         plan = _preserving_pruner(schema, where, keep_meta)
     else:
         props = _properties(schema, where)
         extra_schema = schema.get("additionalProperties")
         on_dict: _Plan | None
         if props is None and extra_schema is None:
-            if schema.get("type") != "object" or top:
+            if schema.get("type") != "object":
                 on_dict = None
-            elif embedded:
+            elif keep_meta:
                 on_dict = _object_pruner({}, None, where, True)
             else:
                 on_dict = (_drop_all, frozenset())
@@ -219,7 +227,9 @@ def _prune_plan(schema: Any, where: str, top: bool) -> _Plan | None:
 
 
 def _preserving_pruner(schema: dict[str, Any], where: str, keep_meta: bool) -> _Plan | None:
-    """Unknown keys stay; only the declared properties are pruned, in the schema's order."""
+    """Unknown keys stay; the declared properties are pruned, in the schema's order, then the
+    other keys under an ``additionalProperties`` schema, and list items under ``items`` -- as
+    nodes that keep their own unknown keys too."""
     props = _properties(schema, where) or {}
     children = tuple(
         (key, plan[0])
@@ -227,14 +237,37 @@ def _preserving_pruner(schema: dict[str, Any], where: str, keep_meta: bool) -> _
         if not (keep_meta and key in _META_KEYS)
         and (plan := _prune_plan(sub, f"{where}.properties[{key}]", False)) is not None
     )
-    if not children:
+    extra_schema = schema.get("additionalProperties")
+    extra = (
+        _pruner(extra_schema, f"{where}.additionalProperties", False)
+        if isinstance(extra_schema, dict)
+        else None
+    )
+    items_schema = schema.get("items")
+    items = (
+        _prune_plan({**items_schema, _PRESERVE: True}, f"{where}.items", False)
+        if isinstance(items_schema, dict)
+        else None
+    )
+    if not children and extra is None and items is None:
         return None
+    # Keys the additionalProperties schema never sees.
+    known = frozenset(props) | (_META_KEYS if keep_meta else frozenset())
+    item_pruner, item_clean = items if items is not None else (None, None)
 
     def prune(value: Any, path: str, dropped: list[str]) -> None:
         if isinstance(value, dict):
             for key, child in children:
                 if key in value:
                     child(value[key], f"{path}.{key}" if path else key, dropped)
+            if extra is not None:
+                for key, item in value.items():
+                    if key not in known:
+                        extra(item, f"{path}.{key}" if path else key, dropped)
+        elif isinstance(value, list) and item_pruner is not None:
+            for i, item in enumerate(value):
+                if item_clean is None or type(item) is not dict or not item.keys() <= item_clean:
+                    item_pruner(item, f"{path}[{i}]", dropped)
 
     return prune, None
 
@@ -311,18 +344,19 @@ def _prune_node(on_dict: Pruner | None, items: _Plan) -> Pruner:
 
 
 def _embedded_node(plan: _Plan | None) -> _Plan:
-    """``plan``, then the embedded object's ``metadata`` read as an ObjectMeta."""
+    """``plan``, then the embedded object decoded (:func:`coerce_embedded`)."""
     inner = plan[0] if plan is not None else None
 
     def prune(value: Any, path: str, dropped: list[str]) -> None:
         if inner is not None:
             inner(value, path, dropped)
-        if isinstance(value, dict) and "metadata" in value:
-            coerce_object_meta(value, path, dropped)
+        if isinstance(value, dict):
+            coerce_embedded(value, path, dropped)
 
-    # A dict without metadata that the plan leaves alone is still left alone.
+    # A dict without apiVersion, kind and metadata that the plan leaves alone is still left
+    # alone: there is nothing to decode.
     clean = plan[1] if plan is not None else None
-    return prune, (clean - {"metadata"} if clean is not None else None)
+    return prune, (clean - _META_KEYS if clean is not None else None)
 
 
 # ----------------------------------------------------------------------------- ObjectMeta
@@ -512,15 +546,87 @@ def read_object_meta(meta: Any, prefix: str = "metadata.") -> tuple[dict[str, An
     return kept, unknown
 
 
-def coerce_object_meta(obj: dict[str, Any], path: str, dropped: list[str]) -> None:
-    """Replace ``obj["metadata"]`` by what an ObjectMeta keeps of it, adding the paths of the
-    unknown fields it drops to ``dropped``. Metadata of the wrong shape is left as it is: the
-    schema's validation reports it.
+def coerce_embedded(obj: dict[str, Any], path: str, dropped: list[str]) -> None:
+    """Decode the embedded object ``obj`` at ``path`` as the API server does after pruning:
+    its ``apiVersion`` and ``kind`` must be strings, and its ``metadata`` is replaced by what
+    an ObjectMeta keeps of it, the paths of the unknown fields it drops added to ``dropped``.
+
+    Raises :class:`DecodeError` naming the field when ``obj`` cannot be decoded.
     """
-    prefix = f"{path}.metadata." if path else "metadata."
-    try:
-        kept, unknown = read_object_meta(obj["metadata"], prefix)
-    except ValueError:
-        return
-    dropped.extend(unknown)
-    obj["metadata"] = kept
+    for key in ("apiVersion", "kind"):
+        if key in obj and not isinstance(obj[key], str):
+            where = f"{path}.{key}" if path else key
+            raise DecodeError(f"{where}: Invalid value: {go_value(obj[key])}: must be a string")
+    if "metadata" in obj:
+        where = f"{path}.metadata" if path else "metadata"
+        try:
+            kept, unknown = read_object_meta(obj["metadata"], where + ".")
+        except ValueError as exc:
+            shown = go_value(obj["metadata"])
+            raise DecodeError(f"{where}: Invalid value: {shown}: {exc}") from None
+        dropped.extend(unknown)
+        obj["metadata"] = kept
+
+
+class DecodeError(ValueError):
+    """A value the API server cannot decode into its Go types: the request fails with a 400
+    while it is decoded, before any validation. The message is the field error."""
+
+
+def go_value(value: Any) -> str:
+    """A JSON value as a field error of the API server prints it: Go's ``%v`` for scalars,
+    ``%q`` for strings and ``%#v`` for maps and lists."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (dict, list)):
+        return _go_syntax(value)
+    return _go_scalar(value)
+
+
+def _go_scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _go_float(value)
+    return str(value)
+
+
+def _go_float(value: float) -> str:
+    """``%v`` of a float64: the shortest digits, in exponent form below 1e-4 and from 1e6."""
+    if value == 0:
+        return "0"
+    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
+    assert isinstance(exponent, int)
+    text = "".join(map(str, digits))
+    point = len(text) + exponent  # digits before the decimal point
+    if point - 1 < -4 or point - 1 >= 6:
+        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+        shown = f"{mantissa}e{point - 1:+03d}"
+    elif point <= 0:
+        shown = "0." + "0" * -point + text
+    elif point >= len(text):
+        shown = text + "0" * (point - len(text))
+    else:
+        shown = text[:point] + "." + text[point:]
+    return ("-" if sign else "") + shown
+
+
+def _go_syntax(value: Any) -> str:
+    """Go's ``%#v`` of a decoded JSON value (maps print their keys sorted)."""
+    if isinstance(value, dict):
+        inner = ", ".join(
+            f"{json.dumps(str(k), ensure_ascii=False)}:{_go_syntax(value[k])}"
+            for k in sorted(value, key=str)
+        )
+        return "map[string]interface {}{" + inner + "}"
+    if isinstance(value, list):
+        return "[]interface {}{" + ", ".join(_go_syntax(v) for v in value) + "}"
+    if value is None:
+        return "interface {}(nil)"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return _go_scalar(value)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .schemaplan import coerce_object_meta, is_embedded
+from .schemaplan import coerce_embedded, is_embedded
 
 __all__ = ["walk_defaults", "walk_prune"]
 
 _META_KEYS = ("apiVersion", "kind", "metadata")
+_PRESERVE = "x-kubernetes-preserve-unknown-fields"
 
 
 def walk_defaults(value: Any, schema: Any, *, top: bool = False) -> None:
@@ -47,28 +48,41 @@ def walk_prune(
     """Drop the fields ``schema`` does not know, in place, adding their paths to ``dropped``.
 
     The root and embedded resources keep their ``apiVersion``, ``kind`` and ``metadata``; below
-    the root, an embedded resource's metadata is then read as an ObjectMeta.
+    the root, an embedded resource is then decoded (its metadata read as an ObjectMeta), which
+    raises ``DecodeError`` when it cannot be.
     """
     embedded = is_embedded(schema) and not top
-    _walk_prune(value, schema, path, dropped, top, top or embedded)
-    if embedded and isinstance(value, dict) and "metadata" in value:
-        coerce_object_meta(value, path, dropped)
+    _walk_prune(value, schema, path, dropped, top or embedded)
+    if embedded and isinstance(value, dict):
+        coerce_embedded(value, path, dropped)
 
 
-def _walk_prune(
-    value: Any, schema: Any, path: str, dropped: list[str], top: bool, keep_meta: bool
-) -> None:
-    if not isinstance(schema, dict) or schema.get("x-kubernetes-preserve-unknown-fields"):
-        if isinstance(schema, dict) and isinstance(value, dict) and schema.get("properties"):
-            for key, sub in schema["properties"].items():
+def _walk_prune(value: Any, schema: Any, path: str, dropped: list[str], keep_meta: bool) -> None:
+    if not isinstance(schema, dict):
+        return
+    if schema.get(_PRESERVE):
+        # Unknown keys stay, but properties, additionalProperties and items are still pruned.
+        if isinstance(value, dict):
+            props = schema.get("properties") or {}
+            for key, sub in props.items():
                 if key in value and not (keep_meta and key in _META_KEYS):
                     walk_prune(value[key], sub, f"{path}.{key}" if path else key, dropped)
+            extra = schema.get("additionalProperties")
+            if isinstance(extra, dict):
+                for key in list(value):
+                    if key not in props and not (keep_meta and key in _META_KEYS):
+                        walk_prune(value[key], extra, f"{path}.{key}" if path else key, dropped)
+        elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+            # Items of a node that keeps unknown fields keep theirs too (skipPrune).
+            items = {**schema["items"], _PRESERVE: True}
+            for i, item in enumerate(value):
+                walk_prune(item, items, f"{path}[{i}]", dropped)
         return
     if isinstance(value, dict):
         props = schema.get("properties")
         extra = schema.get("additionalProperties")
         if props is None and extra is None:
-            if schema.get("type") == "object" and not top:
+            if schema.get("type") == "object":
                 for key in list(value):
                     if keep_meta and key in _META_KEYS:
                         continue
