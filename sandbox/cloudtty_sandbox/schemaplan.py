@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -427,6 +428,12 @@ def _time(value: Any) -> str:
     """A ``metav1.Time`` as the API server writes it back: RFC 3339 in UTC, whole seconds."""
     if not isinstance(value, str):
         raise _Malformed(f"json: cannot unmarshal {_json_kind(value)} into Go value of type string")
+    return _utc(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _utc(value: str) -> str:
+    # Every write decodes its object's timestamps, and an object keeps them across writes.
     match = _RFC3339.match(value)
     when = None
     if match is not None:
@@ -493,6 +500,8 @@ def _field(kind: int, key: str, value: Any, prefix: str, unknown: list[str]) -> 
     if value is None:
         return None
     if kind == _STR:
+        if type(value) is str:
+            return value or None
         return _string(value, "ObjectMeta", key) or None
     if kind in (_INT, _OPT_INT):
         if (
@@ -508,6 +517,8 @@ def _field(kind: int, key: str, value: Any, prefix: str, unknown: list[str]) -> 
     if kind == _STR_MAP:
         if not isinstance(value, dict):
             raise _type_error(value, "ObjectMeta", key, _GO_TYPES[kind])
+        if all(type(v) is str for v in value.values()):
+            return dict(value) if value else None
         strings = {k: _string(v, "ObjectMeta", key) for k, v in value.items()}
         return strings or None
     if not isinstance(value, list):
