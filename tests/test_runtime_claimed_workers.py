@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import pytest
 
-from cloudtty_core import OperatorSettings, PoolKey, Snapshot
+from cloudtty_core import OperatorSettings, PlanContext, PoolKey, Snapshot
 from cloudtty_core.backends import copy_json
 from cloudtty_core.plan import ClusterPoolView, plan_pool
 from cloudtty_core.plan.identity import WORKER_KINDS
@@ -20,9 +21,12 @@ from cloudtty_core.plan.names import (
     LABEL_STATE,
     STATE_CLAIMED,
 )
+from cloudtty_core.runtime import controller as controller_module
 from cloudtty_core.runtime.client import Resource
+from cloudtty_core.runtime.controller import Controller, ShellKey
 from cloudtty_core.runtime.informer import Informer, Informers
-from cloudtty_core.runtime.view import CachePoolView, CacheView, ClaimedWorkers, IdleSessions
+from cloudtty_core.runtime.queue import WorkQueue
+from cloudtty_core.runtime.view import ClaimedWorkers
 from cloudtty_core.testing import FakeImageBackend, fake_registry, fill_pool
 
 # ------------------------------------------------------------ caches over a simulated pool
@@ -44,12 +48,12 @@ def filled_pool(workers: int) -> Snapshot:
 
 
 class Caches:
-    """Informers of the worker kinds, fed from a snapshot, wired like the operator's: the
-    claimed index decides what stays decoded and encodes a worker's objects on its claim."""
+    """Informers of the worker kinds, fed from a snapshot, wired to a controller as the
+    operator wires them: the claimed index decides what stays decoded, and the controller has
+    a claimed worker's objects encoded (:meth:`Controller.settle_claimed_workers`)."""
 
     def __init__(self) -> None:
         self.claimed = ClaimedWorkers()
-        self.idle = IdleSessions()
         self.informers = Informers(None, None, keep_decoded=self.claimed.keeps_decoded)  # type: ignore[arg-type]
         self.by_kind: dict[tuple[str, str], Informer] = {}
         for api_version, kind in KINDS:
@@ -62,16 +66,23 @@ class Caches:
             )
             self.by_kind[(api_version, kind)] = informer
             self.informers._active[(api_version, kind)] = informer
-        secrets = self.by_kind[("v1", "Secret")]
-        secrets.add_handler(self.idle.handle)
-        secrets.add_handler(self.claimed.handle)
-        self.claimed.on_claim(self._settle)
-        self.view = CacheView(self.informers)
-        self.pool = CachePoolView(self.view, self.idle, self.claimed)
+        self.queue: WorkQueue[Any] = WorkQueue()
+        self.controller = Controller(
+            self.informers,
+            None,  # type: ignore[arg-type]  # nothing is applied here
+            PlanContext(REGISTRY),
+            self.queue,
+            claimed=self.claimed,
+        )
+        self.controller.connect([])
+        self.view = self.controller.view
+        self.pool = self.controller.pool_view
 
-    def _settle(self, namespace: str, worker: str) -> None:
-        for kind in (("v1", "Pod"), *WORKER_KINDS):
-            self.by_kind[kind].settle(namespace, worker)
+    async def settled(self, kinds: list[tuple[str, str]], name: str) -> None:
+        """Wait (a few seconds at most) until the caches keep ``name`` of ``kinds`` encoded."""
+        with anyio.fail_after(5):
+            while any(self.decoded(kind, name) for kind in kinds):
+                await anyio.sleep(0.01)
 
     def load(self, snap: Snapshot) -> None:
         for obj in snap.objects.values():
@@ -96,6 +107,11 @@ def claim(snap: Snapshot, worker: str, version: str) -> tuple[Snapshot, dict[str
     return snap.put(secret), secret
 
 
+@pytest.fixture(autouse=True)
+def quick_settling(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(controller_module, "SETTLE_DELAY", 0.01)
+
+
 def test_a_claimed_workers_objects_are_encoded_and_the_pool_pass_does_not_read_them() -> None:
     async def main() -> None:
         snap = filled_pool(4)
@@ -110,7 +126,12 @@ def test_a_claimed_workers_objects_are_encoded_and_the_pool_pass_does_not_read_t
         }
         snap, secret = claim(snap, names[0], "100")
         caches.by_kind[("v1", "Secret")].observe(copy_json(secret))
-        for kind in (("v1", "Pod"), *WORKER_KINDS):
+        parts = [("v1", "Pod"), *WORKER_KINDS]
+        async with anyio.create_task_group() as group:
+            group.start_soon(caches.controller.settle_claimed_workers)
+            await caches.settled(parts, names[0])
+            group.cancel_scope.cancel()
+        for kind in parts:
             assert caches.decoded(kind, names[0]) is False, kind
             assert all(caches.decoded(kind, name) for name in names[1:])
         assert caches.decoded(("v1", "Secret"), f"{names[0]}-session") is False
@@ -173,5 +194,29 @@ def test_a_worker_whose_session_is_gone_is_the_pools_again_and_its_account_is_de
         )
         deleted = {(r.kind, r.name) for r in result.deletes}
         assert ("ServiceAccount", worker) in deleted
+
+    anyio.run(main)
+
+
+def test_claimed_workers_are_encoded_once_no_shell_waits_in_the_queue() -> None:
+    """In a burst, encoding the claimed workers' objects waits for the shells to be served."""
+
+    async def main() -> None:
+        snap = filled_pool(2)
+        caches = Caches()
+        caches.load(snap)
+        worker = sorted(a["metadata"]["name"] for a in snap.list("v1", "ServiceAccount"))[0]
+        caches.queue.add(ShellKey(KEY.namespace, "waiting"))
+        snap, secret = claim(snap, worker, "100")
+        caches.by_kind[("v1", "Secret")].observe(copy_json(secret))
+        parts = [("v1", "Pod"), *WORKER_KINDS]
+        async with anyio.create_task_group() as group:
+            group.start_soon(caches.controller.settle_claimed_workers)
+            await anyio.sleep(0.2)  # twenty times the delay: the queue is still busy
+            assert all(caches.decoded(kind, worker) for kind in parts)
+            key = await caches.queue.get()
+            caches.queue.done(key)
+            await caches.settled(parts, worker)
+            group.cancel_scope.cancel()
 
     anyio.run(main)
