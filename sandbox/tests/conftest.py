@@ -125,3 +125,34 @@ def http(
 @pytest.fixture
 def raw_http() -> Callable[..., tuple[int, Any, dict[str, str]]]:
     return http
+
+
+@pytest.fixture
+def serve_things(sandbox_api_client: Any) -> Callable[[dict[str, Any]], Any]:
+    """Serve the custom kind ``Thing`` (``things.example.cloudtty.io/v1``, namespaced) with the
+    given root schema; returns the official client's ``CustomObjectsApi``."""
+    from kubernetes import client
+
+    def serve(schema: dict[str, Any]) -> Any:
+        crd = {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "things.example.cloudtty.io"},
+            "spec": {
+                "group": "example.cloudtty.io",
+                "scope": "Namespaced",
+                "names": {"plural": "things", "singular": "thing", "kind": "Thing"},
+                "versions": [
+                    {
+                        "name": "v1",
+                        "served": True,
+                        "storage": True,
+                        "schema": {"openAPIV3Schema": schema},
+                    }
+                ],
+            },
+        }
+        client.ApiextensionsV1Api(sandbox_api_client).create_custom_resource_definition(crd)
+        return client.CustomObjectsApi(sandbox_api_client)
+
+    return serve

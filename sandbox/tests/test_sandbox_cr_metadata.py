@@ -14,7 +14,6 @@ import pytest
 from cloudtty_sandbox.schema import CrdSchema
 from cloudtty_sandbox.schemaplan import DecodeError, go_value
 from cloudtty_sandbox.schemawalk import walk_prune
-from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 EMBEDDED = {
@@ -173,27 +172,8 @@ GROUP, VERSION, PLURAL = "example.cloudtty.io", "v1", "things"
 
 
 @pytest.fixture
-def things(sandbox_api_client: Any) -> Any:
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
-        "spec": {
-            "group": GROUP,
-            "scope": "Namespaced",
-            "names": {"plural": PLURAL, "singular": "thing", "kind": "Thing"},
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": ROOT},
-                }
-            ],
-        },
-    }
-    client.ApiextensionsV1Api(sandbox_api_client).create_custom_resource_definition(crd)
-    return client.CustomObjectsApi(sandbox_api_client)
+def things(serve_things: Any) -> Any:
+    return serve_things(ROOT)
 
 
 def _create(things: Any, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from cloudtty_sandbox.schemaplan import DecodeError, compile_pruner, read_object
 from cloudtty_sandbox.schemawalk import walk_prune
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 EMBEDDED_ANY = {
@@ -387,27 +386,8 @@ GROUP, VERSION, PLURAL = "example.cloudtty.io", "v1", "things"
 
 
 @pytest.fixture
-def things(sandbox_api_client: Any) -> Any:
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
-        "spec": {
-            "group": GROUP,
-            "scope": "Namespaced",
-            "names": {"plural": PLURAL, "singular": "thing", "kind": "Thing"},
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": ROOT},
-                }
-            ],
-        },
-    }
-    client.ApiextensionsV1Api(sandbox_api_client).create_custom_resource_definition(crd)
-    return client.CustomObjectsApi(sandbox_api_client)
+def things(serve_things: Any) -> Any:
+    return serve_things(ROOT)
 
 
 def test_served_embedded_objects_keep_their_identity_and_lose_unknown_metadata(
