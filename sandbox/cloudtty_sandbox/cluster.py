@@ -186,9 +186,11 @@ class Cluster:
         old: dict[str, Any] | None,
         strict: bool,
         unknown: list[str],
+        warnings: list[str] | None = None,
     ) -> None:
         """Default, prune and validate ``obj``; ``unknown`` holds the metadata fields its
-        decoding dropped (the first of the unknown fields Strict refuses)."""
+        decoding dropped (the first of the unknown fields Strict refuses). Unknown fields go
+        to ``warnings`` when it is given (``fieldValidation=Warn``, the API server's default)."""
         name = obj["metadata"].get("name") or obj["metadata"].get("generateName") or ""
         causes = meta.validate_metadata(
             obj["metadata"], namespaced=rtype.namespaced, name_rule=rtype.name_rule
@@ -210,6 +212,10 @@ class Cluster:
                 rtype,
                 "strict decoding error: " + ", ".join(f'unknown field "{d}"' for d in dropped),
             )
+        if dropped and warnings is not None:
+            for field in dropped:
+                if (warning := f'unknown field "{field}"') not in warnings:
+                    warnings.append(warning)
         if rtype.schema is not None:
             causes.extend(rtype.schema.validate(obj, old))
         causes.extend(self.strategy(rtype).validate(self, rtype, obj, old))
@@ -280,8 +286,10 @@ class Cluster:
         *,
         dry_run: bool = False,
         strict: bool = False,
+        warnings: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Create ``body`` (ownership passes to the cluster: it must not be shared)."""
+        """Create ``body`` (ownership passes to the cluster: it must not be shared). The
+        fields the server drops are refused (``strict``) or added to ``warnings``."""
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request must be a JSON object")
         self._check_type(rtype, body)
@@ -324,10 +332,10 @@ class Cluster:
             body.pop("status", None)
         strategy = self.strategy(rtype)
         if rtype.schema is None and not isinstance(meta_.get("name"), str):
-            self._admit(rtype, body, None, strict, unknown)
+            self._admit(rtype, body, None, strict, unknown, warnings)
         strategy.prepare_create(self, rtype, body)
         try:
-            self._admit(rtype, body, None, strict, unknown)
+            self._admit(rtype, body, None, strict, unknown, warnings)
             name = meta_["name"]
             if self.store.get(rtype.storage, ns, name) is not None:
                 raise errors.already_exists(rtype.plural, rtype.group, name)
@@ -372,6 +380,7 @@ class Cluster:
         subresource: str | None = None,
         dry_run: bool = False,
         strict: bool = False,
+        warnings: list[str] | None = None,
         with_status: bool = False,
     ) -> dict[str, Any]:
         """PUT semantics: a resourceVersion in ``body`` is a precondition (409 when stale).
@@ -449,7 +458,7 @@ class Cluster:
                             )
                         ],
                     )
-        self._admit(rtype, new, old, strict, unknown)
+        self._admit(rtype, new, old, strict, unknown, warnings)
         self.strategy(rtype).prepare_update(self, rtype, new, old)
         if subresource != "status" and (
             _content(new, not rtype.has_status) != _content(old, not rtype.has_status)
@@ -490,12 +499,13 @@ class Cluster:
         subresource: str | None = None,
         dry_run: bool = False,
         strict: bool = False,
+        warnings: list[str] | None = None,
         field_manager: str | None = None,
     ) -> dict[str, Any]:
         ns = self._ns(rtype, namespace)
         old = self.store.get(rtype.storage, ns, name)
         if patch_type == APPLY_PATCH:
-            return self._apply(rtype, ns, name, patch, old, subresource, dry_run, strict)
+            return self._apply(rtype, ns, name, patch, old, subresource, dry_run, strict, warnings)
         if old is None:
             raise errors.not_found(rtype.plural, rtype.group, name)
         current = self.present(rtype, old)
@@ -528,7 +538,14 @@ class Cluster:
         elif patched["metadata"]["resourceVersion"] != old["metadata"]["resourceVersion"]:
             raise errors.conflict(rtype.plural, rtype.group, name, errors.STALE)
         return self.update(
-            rtype, ns, name, patched, subresource=subresource, dry_run=dry_run, strict=strict
+            rtype,
+            ns,
+            name,
+            patched,
+            subresource=subresource,
+            dry_run=dry_run,
+            strict=strict,
+            warnings=warnings,
         )
 
     def _apply(
@@ -541,6 +558,7 @@ class Cluster:
         subresource: str | None,
         dry_run: bool,
         strict: bool,
+        warnings: list[str] | None = None,
     ) -> dict[str, Any]:
         """Server-side apply, approximated: create when absent, else merge the applied fields."""
         if not isinstance(body, dict):
@@ -550,7 +568,9 @@ class Cluster:
                 raise errors.not_found(rtype.plural, rtype.group, name)
             body = clone(body)
             body.setdefault("metadata", {})["name"] = name
-            return self.create(rtype, ns or None, body, dry_run=dry_run, strict=strict)
+            return self.create(
+                rtype, ns or None, body, dry_run=dry_run, strict=strict, warnings=warnings
+            )
         if rtype.merge_keys is not None:
             patched = strategic_merge_patch(self.present(rtype, old), body, rtype.merge_keys)
         else:
@@ -558,7 +578,14 @@ class Cluster:
         patched = clone(patched)
         patched["metadata"].pop("resourceVersion", None)
         return self.update(
-            rtype, ns, name, patched, subresource=subresource, dry_run=dry_run, strict=strict
+            rtype,
+            ns,
+            name,
+            patched,
+            subresource=subresource,
+            dry_run=dry_run,
+            strict=strict,
+            warnings=warnings,
         )
 
     # ---------------------------------------------------------------- delete

@@ -63,6 +63,15 @@ def json_response(
     )
 
 
+def _warned(response: web.Response, warnings: list[str] | None) -> web.Response:
+    """``response`` with one ``Warning`` header per warning, as the API server writes them
+    (code 299, no agent, the text quoted)."""
+    for text in warnings or ():
+        quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+        response.headers.add("Warning", f'299 - "{quoted}"')
+    return response
+
+
 def error_response(exc: ApiError) -> web.Response:
     return json_response(exc.status(), exc.code, exc.headers)
 
@@ -289,7 +298,10 @@ class ApiServer:
         if route.subresource is not None and route.subresource not in ("status",):
             return await self._subresource(request, route, verb)
         dry_run = bool(q.get("dryRun"))
-        strict = q.get("fieldValidation") == "Strict"
+        # The API server's default is Warn: dropped fields come back as Warning headers.
+        validation = q.get("fieldValidation") or "Warn"
+        strict = validation == "Strict"
+        warnings: list[str] | None = [] if validation == "Warn" else None
         if verb == "get":
             return self._render_one(
                 request,
@@ -306,9 +318,9 @@ class ApiServer:
                 return json_response(self._access_review(request, rtype, body), 201)
             body = await _body(request)
             created = self.cluster.create(
-                rtype, route.namespace, body, dry_run=dry_run, strict=strict
+                rtype, route.namespace, body, dry_run=dry_run, strict=strict, warnings=warnings
             )
-            return self._render_one(request, rtype, created, 201)
+            return _warned(self._render_one(request, rtype, created, 201), warnings)
         if verb == "update":
             body = await _body(request)
             updated = self.cluster.update(
@@ -319,8 +331,9 @@ class ApiServer:
                 subresource=route.subresource,
                 dry_run=dry_run,
                 strict=strict,
+                warnings=warnings,
             )
-            return self._render_one(request, rtype, updated)
+            return _warned(self._render_one(request, rtype, updated), warnings)
         if verb == "patch":
             content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
             body = await _body(request, yaml_ok=content_type == APPLY_PATCH)
@@ -334,9 +347,11 @@ class ApiServer:
                 subresource=route.subresource,
                 dry_run=dry_run,
                 strict=strict,
+                warnings=warnings,
                 field_manager=q.get("fieldManager"),
             )
-            return self._render_one(request, rtype, patched, 201 if existed is None else 200)
+            response = self._render_one(request, rtype, patched, 201 if existed is None else 200)
+            return _warned(response, warnings)
         if verb == "delete":
             body = await _body(request, optional=True)
             options = DeleteOptions.parse(body, dict(q))

@@ -277,3 +277,53 @@ def test_served_builtin_kinds_lose_unknown_metadata_too(sandbox: Any, raw_http: 
     assert answer["message"].endswith(
         "json: cannot unmarshal number into Go struct field ObjectMeta.uid of type string"
     )
+
+
+def _warnings(sandbox: Any, query: str) -> tuple[int, list[str]]:
+    """Create a Thing with an unknown field in its metadata and in its spec through raw HTTP
+    (``query`` added to the URL); the status and every ``Warning`` header of the answer."""
+    import urllib.request
+
+    body = _thing({"name": "t", "namespace": "default", "color": "blue"}, size=1, extra=2)
+    request = urllib.request.Request(
+        f"{sandbox.url}/apis/{GROUP}/{VERSION}/namespaces/default/{PLURAL}{query}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {sandbox.admin_token}",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, response.headers.get_all("Warning") or []
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (
+            "",
+            [
+                '299 - "unknown field \\"metadata.color\\""',
+                '299 - "unknown field \\"spec.extra\\""',
+            ],
+        ),
+        (
+            "?fieldValidation=Warn",
+            [
+                '299 - "unknown field \\"metadata.color\\""',
+                '299 - "unknown field \\"spec.extra\\""',
+            ],
+        ),
+        ("?fieldValidation=Ignore", []),
+    ],
+)
+def test_served_unknown_fields_are_warned_of_unless_ignored(
+    things: Any, sandbox: Any, query: str, expected: list[str]
+) -> None:
+    status, warnings = _warnings(sandbox, query)
+    assert status == 201
+    assert warnings == expected
+    stored = things.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "t")
+    assert "color" not in stored["metadata"]
+    assert stored["spec"] == {"size": 1}

@@ -210,3 +210,17 @@ def test_get_services_shows_node_ports(sandbox):
     line = sandbox.kubectl("get", "svc", "web", "--no-headers").stdout.split()
     assert line[1] == "NodePort"
     assert line[4] == "80:30080/TCP"
+
+
+def test_unknown_fields_are_refused_by_default_and_reported_as_warnings_on_request(sandbox, crd):
+    sandbox.kubectl("apply", "-f", "-", input=yaml.safe_dump(crd))
+    extra = yaml.safe_dump({**WIDGET, "spec": {"size": 2, "colour": "blue"}})
+    # kubectl asks for Strict unless told otherwise.
+    refused = sandbox.kubectl("create", "-f", "-", input=extra, check=False)
+    assert refused.returncode != 0
+    assert 'strict decoding error: unknown field "spec.colour"' in refused.stderr
+    warned = sandbox.kubectl("create", "--validate=warn", "-f", "-", input=extra, check=False)
+    assert warned.returncode == 0, warned.stderr
+    assert 'Warning: unknown field "spec.colour"' in warned.stderr
+    stored = json.loads(sandbox.kubectl("get", "widget", "w1", "-o", "json").stdout)
+    assert "colour" not in stored["spec"]
