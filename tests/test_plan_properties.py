@@ -136,7 +136,7 @@ class PlannerMachine(RuleBasedStateMachine):
             self.context.registry,
         )
         assert again.is_empty, again
-        for pod in idle_pods(key, self.snapshot):
+        for pod in idle_pods(key, ClusterPoolView(self.snapshot)):
             assert pod["spec"]["serviceAccountName"] == pod["metadata"]["name"]
 
     def _plan_pool(self, key: PoolKey) -> None:

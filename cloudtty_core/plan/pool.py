@@ -129,19 +129,15 @@ def idle_session(pod: Manifest, cluster: ClusterView) -> Manifest | None:
     return secret
 
 
-def idle_pods(key: PoolKey, cluster: ClusterView) -> list[Manifest]:
+def idle_pods(key: PoolKey, pool: PoolView) -> list[Manifest]:
     """Every pool worker pod of ``key`` not claimed by a shell (starting, ready or broken),
-    sorted by name."""
-    pods = cluster.list("v1", "Pod", key.namespace, pool_labels(key))
-    return sorted((p for p in pods if _unclaimed(p, key.namespace, cluster)), key=_name)
-
-
-def _unclaimed(pod: Manifest, namespace: str, cluster: ClusterView) -> bool:
-    """Whether a pool worker pod serves no shell (see :func:`idle_pods`)."""
-    return (
-        LABEL_SHELL_UID not in (_meta(pod).get("labels") or {})
-        and session_state(_name(pod), namespace, cluster) != STATE_CLAIMED
-    )
+    sorted by name: the pool's own pods (:meth:`PoolView.unclaimed
+    <cloudtty_core.PoolView.unclaimed>`) but those labelled for a shell."""
+    return [
+        p
+        for p in pool.unclaimed(key, "v1", "Pod")
+        if LABEL_SHELL_UID not in (_meta(p).get("labels") or {})
+    ]
 
 
 class ClusterPoolView:
@@ -253,14 +249,9 @@ def plan_pool(
         idle.append((account, pod))
         granted.append((name, account))
     # Idle pods without an account of their own (or whose account is gone) cannot be trusted
-    # with a session. (The pods of :func:`idle_pods`, read from the other end: a pod's own
-    # account is checked before whether it is idle, which costs a read.)
+    # with a session.
     mine = {name for name, _ in accounts}
-    strays = [
-        p
-        for p in pool.unclaimed(key, "v1", "Pod")
-        if _without_own_account(p, mine) and LABEL_SHELL_UID not in (_meta(p).get("labels") or {})
-    ]
+    strays = [p for p in idle_pods(key, pool) if _without_own_account(p, mine)]
     deletes += [ObjectRef.of(p) for p in strays if ObjectRef.of(p) not in deletes]
 
     target = settings.min_idle_for(ns) if image.supports_warm_pool else 0

@@ -55,6 +55,7 @@ from cloudtty_core.plan import (
     Plan,
     PlanContext,
     claimed_worker,
+    idle_pods,
     plan,
     plan_pool,
     session_secret_name,
@@ -681,12 +682,7 @@ class Controller:
 
     def pool_counts(self, key: PoolKey) -> tuple[int, int, int]:
         """(idle Ready, idle starting, claimed) workers of a pool, from the caches."""
-        idle = [
-            p
-            for p in self.pool_view.unclaimed(key, "v1", "Pod")
-            if not _meta(p).get("deletionTimestamp")
-            and LABEL_SHELL_UID not in (_meta(p).get("labels") or {})
-        ]
+        idle = [p for p in idle_pods(key, self.pool_view) if not _meta(p).get("deletionTimestamp")]
         ready = sum(1 for p in idle if is_ready(p))
         return ready, len(idle) - ready, self.claimed.count(key)
 
