@@ -455,10 +455,7 @@ class Controller:
                 # A claimed pool worker's pod is owned by its session Secret, which names the
                 # shell: the shell hears of its worker's changes (the session ending).
                 if owner.get("kind") == "Secret" and owner.get("apiVersion") == "v1":
-                    secret = self.view.get("v1", "Secret", namespace, str(owner.get("name")))
-                    owner_uid = (_meta(secret).get("labels") or {}).get(LABEL_SHELL_UID)
-                    if owner_uid and owner_uid in self._uids:
-                        self._wake(self._uids[owner_uid], obj)
+                    self._wake_session_holder(namespace, str(owner.get("name")), obj)
             labels = _meta(source).get("labels") or {}
             uid = labels.get(LABEL_SHELL_UID)
             if uid and uid in self._uids:
@@ -469,8 +466,15 @@ class Controller:
                 self._pool_changed(self._pools[pool])
                 if labels.get(LABEL_ROLE) == ROLE_WORKER:
                     found = True
-            if pool and (kind.api_version, kind.kind) in WORKER_KINDS:
-                self._wake_claimant(namespace, str(meta.get("name") or ""), obj)
+        worker = str(meta.get("name") or "")
+        if (
+            (kind.api_version, kind.kind) in WORKER_KINDS
+            and LABEL_POOL in (meta.get("labels") or {})
+            and worker in self.claimed.names(namespace)
+        ):
+            # A claimed worker's account, Role or RoleBinding: its shell keeps them (the pool
+            # pass leaves claimed workers alone), so it hears of the change.
+            self._wake_session_holder(namespace, session_secret_name(worker), obj)
         if found:
             return
         if kind.namespaced:
@@ -481,15 +485,13 @@ class Controller:
                 for key in keys:
                     self._wake(key, obj)
 
-    def _wake_claimant(self, namespace: str, worker: str, obj: Manifest) -> None:
-        """A claimed worker's account, Role or RoleBinding changed: its shell keeps them (the
-        pool pass leaves claimed workers alone), so it hears of it."""
-        if worker not in self.claimed.names(namespace):
-            return
-        secret = self.view.get("v1", "Secret", namespace, session_secret_name(worker))
-        owner_uid = (_meta(secret).get("labels") or {}).get(LABEL_SHELL_UID)
-        if owner_uid and owner_uid in self._uids:
-            self._wake(self._uids[owner_uid], obj)
+    def _wake_session_holder(self, namespace: str, secret: str, changed: Manifest) -> None:
+        """Plan again the shell whose session Secret ``secret`` is (its label names the
+        shell), because ``changed`` -- a part of its worker -- changed."""
+        session = self.view.get("v1", "Secret", namespace, secret)
+        uid = (_meta(session).get("labels") or {}).get(LABEL_SHELL_UID)
+        if uid and uid in self._uids:
+            self._wake(self._uids[uid], changed)
 
     # Reconciling ---------------------------------------------------------------------------
 
