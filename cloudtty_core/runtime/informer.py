@@ -320,11 +320,20 @@ class Informer:
         entry = bucket.get(name) if bucket is not None else None
         if bucket is None or entry is None or isinstance(entry, bytes) or self._pinned(entry):
             return False
-        blob = self._codec.encode(entry)
+        return self._store(bucket, ns, name, entry, pinned=False)
+
+    def _store(
+        self, bucket: dict[str, bytes | Manifest], ns: str, name: str, obj: Manifest, pinned: bool
+    ) -> bool:
+        """Put ``obj`` in the cache: encoded, and decoded too while it is recent; or -- kept
+        decoded for good, or not encodable -- as itself. Whether it was encoded."""
+        blob = None if pinned else self._codec.encode(obj)
         if blob is None:
+            bucket[name] = obj
+            self._recent.pop((ns, name), None)
             return False
         bucket[name] = blob
-        self._remember((ns, name), entry)
+        self._remember((ns, name), obj)
         return True
 
     def _prepare(self, obj: Manifest, pinned: bool = False) -> Manifest:
@@ -352,13 +361,7 @@ class Informer:
             return False  # e.g. the watch's echo of a write observed already: not encoded
         pinned = self._pinned(obj)
         obj = self._prepare(obj, pinned)
-        blob = None if pinned else self._codec.encode(obj)
-        if blob is None:
-            bucket[name] = obj
-            self._recent.pop((ns, name), None)
-        else:
-            bucket[name] = blob
-            self._remember((ns, name), obj)
+        self._store(bucket, ns, name, obj, pinned)
         if old is None:
             self._count += 1
         else:

@@ -28,7 +28,7 @@ from cloudtty_core.plan.names import (
     STATE_IDLE,
 )
 
-from .informer import DELETED, Informers
+from .informer import DELETED, Informers, in_a_pool
 
 __all__ = [
     "CachePoolView",
@@ -233,11 +233,10 @@ class ClaimedWorkers:
     def keeps_decoded(self, obj: Manifest) -> bool:
         """Whether a cache keeps ``obj`` decoded: a part of an unclaimed pool worker (the pool
         pass reads those whole), not of a claimed one, nor a claimed session Secret."""
-        meta = obj["metadata"]
-        labels = meta.get("labels")
-        if not isinstance(labels, dict) or LABEL_POOL not in labels:
+        if not in_a_pool(obj):
             return False
-        if labels.get(LABEL_STATE) == STATE_CLAIMED:
+        meta = obj["metadata"]
+        if meta["labels"].get(LABEL_STATE) == STATE_CLAIMED:
             return False
         # A worker's pod, account, Role and RoleBinding are all named like the worker.
         return meta.get("name") not in self.names(str(meta.get("namespace") or ""))
