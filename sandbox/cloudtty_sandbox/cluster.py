@@ -44,6 +44,10 @@ _SYSTEM_META = (
 )
 FOREGROUND = "foregroundDeletion"
 log = logging.getLogger(__name__)
+
+Warnings = list[str]
+"""Where a write collects its warnings (named outside ``Cluster``, whose ``list`` method
+would shadow the builtin in its annotations)."""
 ORPHAN = "orphan"
 
 
@@ -186,7 +190,7 @@ class Cluster:
         old: dict[str, Any] | None,
         strict: bool,
         unknown: list[str],
-        warnings: list[str] | None = None,
+        warnings: Warnings | None = None,
     ) -> None:
         """Default, prune and validate ``obj``; ``unknown`` holds the metadata fields its
         decoding dropped (the first of the unknown fields Strict refuses). Unknown fields go
@@ -286,7 +290,7 @@ class Cluster:
         *,
         dry_run: bool = False,
         strict: bool = False,
-        warnings: list[str] | None = None,
+        warnings: Warnings | None = None,
     ) -> dict[str, Any]:
         """Create ``body`` (ownership passes to the cluster: it must not be shared). The
         fields the server drops are refused (``strict``) or added to ``warnings``."""
@@ -380,7 +384,7 @@ class Cluster:
         subresource: str | None = None,
         dry_run: bool = False,
         strict: bool = False,
-        warnings: list[str] | None = None,
+        warnings: Warnings | None = None,
         with_status: bool = False,
     ) -> dict[str, Any]:
         """PUT semantics: a resourceVersion in ``body`` is a precondition (409 when stale).
@@ -499,13 +503,48 @@ class Cluster:
         subresource: str | None = None,
         dry_run: bool = False,
         strict: bool = False,
-        warnings: list[str] | None = None,
+        warnings: Warnings | None = None,
         field_manager: str | None = None,
     ) -> dict[str, Any]:
         ns = self._ns(rtype, namespace)
         old = self.store.get(rtype.storage, ns, name)
         if patch_type == APPLY_PATCH:
-            return self._apply(rtype, ns, name, patch, old, subresource, dry_run, strict, warnings)
+            # Server-side apply, approximated: create when absent, else merge the applied
+            # fields.
+            if not isinstance(patch, dict):
+                raise errors.bad_request("the body of an apply patch must be an object")
+            if old is None:
+                if subresource:
+                    raise errors.not_found(rtype.plural, rtype.group, name)
+                body = clone(patch)
+                body.setdefault("metadata", {})["name"] = name
+                return self.create(
+                    rtype, ns or None, body, dry_run=dry_run, strict=strict, warnings=warnings
+                )
+            patched = self._applied(rtype, old, patch)
+        else:
+            patched = self._patched(rtype, name, old, patch_type, patch)
+        return self.update(
+            rtype,
+            ns,
+            name,
+            patched,
+            subresource=subresource,
+            dry_run=dry_run,
+            strict=strict,
+            warnings=warnings,
+        )
+
+    def _patched(
+        self,
+        rtype: ResourceType,
+        name: str,
+        old: dict[str, Any] | None,
+        patch_type: str,
+        patch: Any,
+    ) -> dict[str, Any]:
+        """The object ``old`` with a JSON, merge or strategic merge ``patch`` applied; a
+        resourceVersion the patch sets is a precondition."""
         if old is None:
             raise errors.not_found(rtype.plural, rtype.group, name)
         current = self.present(rtype, old)
@@ -531,62 +570,26 @@ class Cluster:
             )
         if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict):
             raise errors.bad_request("the patched object must be an object with metadata")
-        patched = clone(patched)
-        if "resourceVersion" not in patched["metadata"]:
+        patched_copy: dict[str, Any] = clone(patched)
+        if "resourceVersion" not in patched_copy["metadata"]:
             # A patch without a resourceVersion never conflicts.
             pass
-        elif patched["metadata"]["resourceVersion"] != old["metadata"]["resourceVersion"]:
+        elif patched_copy["metadata"]["resourceVersion"] != old["metadata"]["resourceVersion"]:
             raise errors.conflict(rtype.plural, rtype.group, name, errors.STALE)
-        return self.update(
-            rtype,
-            ns,
-            name,
-            patched,
-            subresource=subresource,
-            dry_run=dry_run,
-            strict=strict,
-            warnings=warnings,
-        )
+        return patched_copy
 
-    def _apply(
-        self,
-        rtype: ResourceType,
-        ns: str,
-        name: str,
-        body: Any,
-        old: dict[str, Any] | None,
-        subresource: str | None,
-        dry_run: bool,
-        strict: bool,
-        warnings: list[str] | None = None,
+    def _applied(
+        self, rtype: ResourceType, old: dict[str, Any], body: dict[str, Any]
     ) -> dict[str, Any]:
-        """Server-side apply, approximated: create when absent, else merge the applied fields."""
-        if not isinstance(body, dict):
-            raise errors.bad_request("the body of an apply patch must be an object")
-        if old is None:
-            if subresource:
-                raise errors.not_found(rtype.plural, rtype.group, name)
-            body = clone(body)
-            body.setdefault("metadata", {})["name"] = name
-            return self.create(
-                rtype, ns or None, body, dry_run=dry_run, strict=strict, warnings=warnings
-            )
+        """The object ``old`` with the applied fields of ``body`` merged in (no
+        precondition: an apply never conflicts on the resourceVersion)."""
         if rtype.merge_keys is not None:
             patched = strategic_merge_patch(self.present(rtype, old), body, rtype.merge_keys)
         else:
             patched = json_merge_patch(self.present(rtype, old), body)
-        patched = clone(patched)
-        patched["metadata"].pop("resourceVersion", None)
-        return self.update(
-            rtype,
-            ns,
-            name,
-            patched,
-            subresource=subresource,
-            dry_run=dry_run,
-            strict=strict,
-            warnings=warnings,
-        )
+        applied: dict[str, Any] = clone(patched)
+        applied["metadata"].pop("resourceVersion", None)
+        return applied
 
     # ---------------------------------------------------------------- delete
     def delete(
