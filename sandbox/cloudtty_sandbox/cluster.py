@@ -29,7 +29,7 @@ from .patches import (
     strategic_merge_patch,
 )
 from .resources import Registry, ResourceType
-from .schemaplan import DecodeError, read_object_meta
+from .schemaplan import DecodeError, go_json, go_map_text, go_quote, read_object_meta
 from .selectors import FieldSelector, Matcher
 from .store import Store
 from .strategy import Strategy
@@ -166,18 +166,24 @@ class Cluster:
         return errors.invalid(rtype.kind, rtype.group, name, causes)
 
     @staticmethod
-    def _undecodable(rtype: ResourceType, why: str) -> ApiError:
-        """The 400 of a body the API server cannot decode into ``rtype``'s object."""
-        return errors.bad_request(
-            f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: {why}'
+    def _undecodable(rtype: ResourceType, why: str) -> errors.Undecodable:
+        """The 400 of a body the API server cannot decode into ``rtype``'s object (``why``:
+        the decoder's error)."""
+        return errors.Undecodable(
+            f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: {why}',
+            why,
         )
 
     def _decode_metadata(self, rtype: ResourceType, body: dict[str, Any]) -> list[str]:
         """Cut ``body``'s metadata to an ObjectMeta, as decoding it does for every kind: unknown
         fields are dropped (their paths returned, for Strict), empty ones left out, timestamps
-        written in UTC; a value of the wrong type fails the request with a 400."""
+        written in UTC; a value of the wrong type fails the request with a 400. A custom
+        resource's metadata is decoded on its own, a built-in kind's as a field of the whole
+        object (which Go's type errors name from the object's root)."""
         try:
-            kept, unknown = read_object_meta(body.get("metadata"))
+            kept, unknown = read_object_meta(
+                body.get("metadata"), owner=None if rtype.is_crd else rtype.kind
+            )
         except ValueError as exc:
             raise self._undecodable(rtype, str(exc)) from None
         body["metadata"] = kept
@@ -522,18 +528,39 @@ class Cluster:
                     rtype, ns or None, body, dry_run=dry_run, strict=strict, warnings=warnings
                 )
             patched = self._applied(rtype, old, patch)
-        else:
-            patched = self._patched(rtype, name, old, patch_type, patch)
-        return self.update(
-            rtype,
-            ns,
-            name,
-            patched,
-            subresource=subresource,
-            dry_run=dry_run,
-            strict=strict,
-            warnings=warnings,
-        )
+            return self.update(
+                rtype,
+                ns,
+                name,
+                patched,
+                subresource=subresource,
+                dry_run=dry_run,
+                strict=strict,
+                warnings=warnings,
+            )
+        patched = self._patched(rtype, name, old, patch_type, patch)
+        try:
+            return self.update(
+                rtype,
+                ns,
+                name,
+                patched,
+                subresource=subresource,
+                dry_run=dry_run,
+                strict=strict,
+                warnings=warnings,
+            )
+        except errors.Undecodable as exc:
+            # The API server's patch handler decodes the patched object itself and answers
+            # a failure, a strict decoding error among them, as an invalid "patch" field: the
+            # patched JSON for a JSON or merge patch, the patch's map for a strategic one.
+            # Decoding changed ``patched`` in place: the object is patched again to be shown.
+            shown = (
+                go_map_text(patch)
+                if patch_type == STRATEGIC_MERGE_PATCH
+                else go_json(self._patched(rtype, name, old, patch_type, patch))
+            )
+            raise errors.patch_invalid(go_quote(shown), exc.why) from None
 
     def _patched(
         self,

@@ -138,6 +138,29 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, message)
 
 
+class Undecodable(ApiError):
+    """The 400 BadRequest of a body the API server cannot decode into its object: the message
+    wraps ``why``, the decoder's own error, which a patch reports differently
+    (:func:`patch_invalid`)."""
+
+    def __init__(self, message: str, why: str) -> None:
+        super().__init__(400, message)
+        self.why = why
+
+
+def patch_invalid(shown: str, why: str) -> ApiError:
+    """422 Invalid of a patched object the API server cannot decode (``why``, its decoder's
+    error, a strict decoding error among them): the API server's patch handler reports it as an
+    invalid value of the field ``patch`` -- ``shown``, the patched object as Go's ``%q``
+    prints it -- with no kind, group or name."""
+    body = f"Invalid value: {shown}: {why}"
+    return ApiError(
+        422,
+        f' "" is invalid: patch: {body}',
+        details={"causes": [Cause("patch", body).as_dict()]},
+    )
+
+
 def gone(message: str) -> ApiError:
     """410 with reason Expired: the requested resourceVersion is older than the retained window."""
     return ApiError(410, message, reason="Expired")

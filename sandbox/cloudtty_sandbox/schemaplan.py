@@ -21,10 +21,16 @@ The semantics are the API server's as the sandbox implements them:
   prune their ``apiVersion``, ``kind`` and ``metadata`` by the schema (with or without
   ``x-kubernetes-preserve-unknown-fields``). Below the root, such a node is then decoded as the
   API server decodes it (see :func:`coerce_embedded`): ``apiVersion`` and ``kind`` must be
-  strings and ``metadata`` is read as an ``ObjectMeta`` -- unknown fields are dropped and
-  reported after the rest of the node, empty ones are left out, timestamps are rewritten in
-  UTC -- or the walk stops with a :class:`DecodeError`. The root's metadata is the cluster's
-  business, not the schema's.
+  strings and ``metadata`` is read as an ``ObjectMeta`` -- unknown fields are dropped, empty
+  ones are left out, timestamps are rewritten in UTC -- or the walk stops with a
+  :class:`DecodeError`. The root's metadata is the cluster's business, not the schema's.
+- paths: the API server prunes first and decodes embedded objects in a second walk, so it
+  reports the unknown metadata fields of embedded objects after every pruned field, sorted. The
+  two walks write paths differently: pruning writes a map key as ``.key``, the decoding walk
+  (a ``field.Path``) as ``[key]`` -- ``spec.byName.web.extra`` is pruned, but
+  ``spec.byName[web].metadata.extra`` is an unknown metadata field, and the decoding errors
+  name ``spec.byName[web].kind``. A pruner takes the decoding walk's path as an optional
+  fourth argument, ``None`` while it is the same as the pruning path.
 
 A compiled node is ``None`` when it can do nothing to any value (a leaf such as
 ``{"type": "string"}``, or a status subtree without defaults): the parent then skips that
@@ -40,23 +46,36 @@ import json
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "DecodeError",
     "Defaulter",
     "Pruner",
+    "UnknownPaths",
     "coerce_embedded",
     "compile_defaulter",
     "compile_pruner",
+    "go_json",
+    "go_map_text",
+    "go_quote",
+    "go_value",
     "is_embedded",
     "read_object_meta",
 ]
 
 #: Fills in defaults in a value, in place.
 Defaulter = Callable[[Any], None]
-#: Drops unknown keys from a value in place, appending their paths (from ``path``) to a list.
-Pruner = Callable[[Any, str, list[str]], None]
+
+
+class Pruner(Protocol):
+    """Drops unknown keys from a value in place, appending their paths (from ``path``) to
+    ``dropped``; ``where`` is the decoding walk's path when it differs from ``path``."""
+
+    def __call__(
+        self, value: Any, path: str, dropped: list[str], where: str | None = None, /
+    ) -> None: ...
+
 
 _META_KEYS = frozenset(("apiVersion", "kind", "metadata"))
 # Defaults of these classes are shared as they are: nothing can change them.
@@ -75,10 +94,38 @@ def compile_defaulter(schema: Any, *, top: bool = False) -> Defaulter | None:
 def compile_pruner(schema: Any, *, top: bool = False) -> Pruner | None:
     """The pruning of values of ``schema``, or ``None`` if it can never drop anything.
 
-    ``top`` marks the object's root, whose ``apiVersion``, ``kind`` and ``metadata`` are kept.
+    ``top`` marks the object's root, whose ``apiVersion``, ``kind`` and ``metadata`` are kept,
+    and which reports the unknown metadata fields of embedded objects last, sorted.
     The pruner raises :class:`DecodeError` on an embedded object the API server cannot decode.
     """
-    return _pruner(schema, "openAPIV3Schema", top)
+    pruner = _pruner(schema, "openAPIV3Schema", top)
+    if pruner is None or not top:
+        return pruner
+    inner = pruner
+
+    def prune(value: Any, path: str, dropped: list[str], where: str | None = None) -> None:
+        found = UnknownPaths()
+        inner(value, path, found, where)
+        found.report(dropped)
+
+    return prune
+
+
+class UnknownPaths(list[str]):
+    """The unknown-field paths of one object: those pruning finds, in the list, and apart, in
+    ``decoded``, the unknown metadata fields of its embedded objects, which the API server
+    finds in a later walk and reports after the others, sorted."""
+
+    __slots__ = ("decoded",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.decoded: list[str] = []
+
+    def report(self, dropped: list[str]) -> None:
+        """Add every path to ``dropped`` in the API server's order."""
+        dropped.extend(self)
+        dropped.extend(sorted(self.decoded))
 
 
 def _properties(schema: dict[str, Any], where: str) -> dict[str, Any] | None:
@@ -256,24 +303,36 @@ def _preserving_pruner(schema: dict[str, Any], where: str, keep_meta: bool) -> _
     known = frozenset(props) | (_META_KEYS if keep_meta else frozenset())
     item_pruner, item_clean = items if items is not None else (None, None)
 
-    def prune(value: Any, path: str, dropped: list[str]) -> None:
+    def prune(value: Any, path: str, dropped: list[str], where: str | None = None) -> None:
         if isinstance(value, dict):
             for key, child in children:
                 if key in value:
-                    child(value[key], f"{path}.{key}" if path else key, dropped)
+                    child(
+                        value[key],
+                        f"{path}.{key}" if path else key,
+                        dropped,
+                        None if where is None else f"{where}.{key}",
+                    )
             if extra is not None:
                 for key, item in value.items():
                     if key not in known:
-                        extra(item, f"{path}.{key}" if path else key, dropped)
+                        extra(
+                            item,
+                            f"{path}.{key}" if path else key,
+                            dropped,
+                            f"{path if where is None else where}[{key}]",
+                        )
         elif isinstance(value, list) and item_pruner is not None:
             for i, item in enumerate(value):
                 if item_clean is None or type(item) is not dict or not item.keys() <= item_clean:
-                    item_pruner(item, f"{path}[{i}]", dropped)
+                    item_pruner(
+                        item, f"{path}[{i}]", dropped, None if where is None else f"{where}[{i}]"
+                    )
 
     return prune, None
 
 
-def _drop_all(value: Any, path: str, dropped: list[str]) -> None:
+def _drop_all(value: Any, path: str, dropped: list[str], where: str | None = None) -> None:
     if isinstance(value, dict):
         for key in value:
             dropped.append(f"{path}.{key}" if path else key)
@@ -303,7 +362,7 @@ def _object_pruner(
     known = frozenset(props) | (_META_KEYS if keep_meta else frozenset())
     dropping = unknown == _DROP
 
-    def prune(value: Any, path: str, dropped: list[str]) -> None:
+    def prune(value: Any, path: str, dropped: list[str], where: str | None = None) -> None:
         if not isinstance(value, dict) or (not children and value.keys() <= known):
             return
         doomed: list[str] | None = None
@@ -312,7 +371,12 @@ def _object_pruner(
             if plan is not None:
                 child, clean = plan
                 if clean is None or type(item) is not dict or not item.keys() <= clean:
-                    child(item, f"{path}.{key}" if path else key, dropped)
+                    child(
+                        item,
+                        f"{path}.{key}" if path else key,
+                        dropped,
+                        None if where is None else f"{where}.{key}",
+                    )
             elif key in known:
                 continue
             elif dropping:
@@ -322,7 +386,12 @@ def _object_pruner(
                 else:
                     doomed.append(key)
             elif extra is not None:
-                extra(item, f"{path}.{key}" if path else key, dropped)
+                extra(
+                    item,
+                    f"{path}.{key}" if path else key,
+                    dropped,
+                    f"{path if where is None else where}[{key}]",
+                )
         if doomed is not None:
             for key in doomed:
                 del value[key]
@@ -333,13 +402,15 @@ def _object_pruner(
 def _prune_node(on_dict: Pruner | None, items: _Plan) -> Pruner:
     item_pruner, clean = items
 
-    def prune(value: Any, path: str, dropped: list[str]) -> None:
+    def prune(value: Any, path: str, dropped: list[str], where: str | None = None) -> None:
         if isinstance(value, list):
             for i, item in enumerate(value):
                 if clean is None or type(item) is not dict or not item.keys() <= clean:
-                    item_pruner(item, f"{path}[{i}]", dropped)
+                    item_pruner(
+                        item, f"{path}[{i}]", dropped, None if where is None else f"{where}[{i}]"
+                    )
         elif on_dict is not None:
-            on_dict(value, path, dropped)
+            on_dict(value, path, dropped, where)
 
     return prune
 
@@ -348,11 +419,11 @@ def _embedded_node(plan: _Plan | None) -> _Plan:
     """``plan``, then the embedded object decoded (:func:`coerce_embedded`)."""
     inner = plan[0] if plan is not None else None
 
-    def prune(value: Any, path: str, dropped: list[str]) -> None:
+    def prune(value: Any, path: str, dropped: list[str], where: str | None = None) -> None:
         if inner is not None:
-            inner(value, path, dropped)
+            inner(value, path, dropped, where)
         if isinstance(value, dict):
-            coerce_embedded(value, path, dropped)
+            coerce_embedded(value, path if where is None else where, dropped)
 
     # A dict without apiVersion, kind and metadata that the plan leaves alone is still left
     # alone: there is nothing to decode.
@@ -424,10 +495,11 @@ def _type_error(value: Any, struct: str, field: str, go_type: str) -> _Malformed
     )
 
 
-def _time(value: Any) -> str:
-    """A ``metav1.Time`` as the API server writes it back: RFC 3339 in UTC, whole seconds."""
+def _time(value: Any, struct: str, field: str) -> str:
+    """A ``metav1.Time`` as the API server writes it back: RFC 3339 in UTC, whole seconds.
+    (The decoder puts its own context on the type error of ``Time``'s own decoding.)"""
     if not isinstance(value, str):
-        raise _Malformed(f"json: cannot unmarshal {_json_kind(value)} into Go value of type string")
+        raise _type_error(value, struct, field, "string")
     return _utc(value)
 
 
@@ -455,7 +527,7 @@ def _string(value: Any, struct: str, field: str) -> str:
 
 
 def _entries(
-    items: Any, field: str, struct: str, prefix: str, unknown: list[str]
+    items: Any, field: str, struct: str, prefix: str, unknown: list[str], go_path: str
 ) -> list[dict[str, Any]]:
     """The entries of ``ownerReferences`` or ``managedFields`` as their Go structs keep them."""
     out: list[dict[str, Any]] = []
@@ -465,11 +537,11 @@ def _entries(
         if not isinstance(item, dict):
             raise _Malformed(
                 f"json: cannot unmarshal {_json_kind(item)} into Go struct field "
-                f"ObjectMeta.{field} of type v1.{struct}"
+                f"ObjectMeta.{go_path}{field} of type v1.{struct}"
             )
         entry: dict[str, Any] = {}
         for key, value in item.items():
-            path = f"{field}.{key}"
+            path = f"{go_path}{field}.{key}"
             if struct == "OwnerReference" and key in _OWNER_STRINGS:
                 entry[key] = _string(value, struct, path)
             elif struct == "OwnerReference" and key in _OWNER_FLAGS:
@@ -482,7 +554,7 @@ def _entries(
                     entry[key] = text
             elif struct == "ManagedFieldsEntry" and key == "time":
                 if value is not None:
-                    entry[key] = _time(value)
+                    entry[key] = _time(value, struct, path)
             elif struct == "ManagedFieldsEntry" and key == "fieldsV1":
                 if value is not None:
                     entry[key] = value
@@ -495,52 +567,62 @@ def _entries(
     return out
 
 
-def _field(kind: int, key: str, value: Any, prefix: str, unknown: list[str]) -> Any:
-    """The value ObjectMeta keeps for one field (``None``: left out as empty)."""
+def _field(kind: int, key: str, value: Any, prefix: str, unknown: list[str], go_path: str) -> Any:
+    """The value ObjectMeta keeps for one field (``None``: left out as empty); ``go_path``
+    leads the field's name in Go's type errors."""
     if value is None:
         return None
     if kind == _STR:
         if type(value) is str:
             return value or None
-        return _string(value, "ObjectMeta", key) or None
+        return _string(value, "ObjectMeta", go_path + key) or None
     if kind in (_INT, _OPT_INT):
         if (
             isinstance(value, bool)
             or not isinstance(value, int)
             or not _INT64[0] <= value <= _INT64[1]
         ):
-            raise _type_error(value, "ObjectMeta", key, "int64")
+            raise _type_error(value, "ObjectMeta", go_path + key, "int64")
         return value if value or kind == _OPT_INT else None
     if kind in (_TIME, _OPT_TIME):
-        when = _time(value)
+        when = _time(value, "ObjectMeta", go_path + key)
         return None if kind == _TIME and when == _ZERO_TIME else when
     if kind == _STR_MAP:
         if not isinstance(value, dict):
-            raise _type_error(value, "ObjectMeta", key, _GO_TYPES[kind])
+            raise _type_error(value, "ObjectMeta", go_path + key, _GO_TYPES[kind])
         if all(type(v) is str for v in value.values()):
             return dict(value) if value else None
-        strings = {k: _string(v, "ObjectMeta", key) for k, v in value.items()}
+        strings = {k: _string(v, "ObjectMeta", go_path + key) for k, v in value.items()}
         return strings or None
     if not isinstance(value, list):
-        raise _type_error(value, "ObjectMeta", key, _GO_TYPES[kind])
+        raise _type_error(value, "ObjectMeta", go_path + key, _GO_TYPES[kind])
     if kind == _STR_LIST:
-        return [_string(v, "ObjectMeta", key) for v in value] or None
+        return [_string(v, "ObjectMeta", go_path + key) for v in value] or None
     struct = "OwnerReference" if kind == _OWNERS else "ManagedFieldsEntry"
-    return _entries(value, key, struct, prefix, unknown) or None
+    return _entries(value, key, struct, prefix, unknown, go_path) or None
 
 
-def read_object_meta(meta: Any, prefix: str = "metadata.") -> tuple[dict[str, Any], list[str]]:
+def read_object_meta(
+    meta: Any, prefix: str = "metadata.", *, owner: str | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """``meta`` as the API server keeps it after decoding it into an ObjectMeta, and the paths
     (from ``prefix``) of the fields it drops as unknown.
+
+    ``owner`` names the Go struct whose ``metadata`` field ``meta`` is when the API server
+    decodes the whole object at once (built-in kinds): Go's type errors then name the field's
+    path from the object's root (``ObjectMeta.metadata.uid``). Without it the metadata is
+    decoded on its own, as a custom resource's is (``ObjectMeta.uid``).
 
     Raises ``ValueError`` with the decoding error when a field has a value of the wrong type.
     """
     if meta is None:
         return {}, []
     if not isinstance(meta, dict):
+        where = f"Go struct field {owner}.metadata" if owner is not None else "Go value"
         raise ValueError(
-            f"json: cannot unmarshal {_json_kind(meta)} into Go value of type v1.ObjectMeta"
+            f"json: cannot unmarshal {_json_kind(meta)} into {where} of type v1.ObjectMeta"
         )
+    go_path = "metadata." if owner is not None else ""
     kept: dict[str, Any] = {}
     unknown: list[str] = []
     try:
@@ -549,7 +631,7 @@ def read_object_meta(meta: Any, prefix: str = "metadata.") -> tuple[dict[str, An
             if kind is None:
                 unknown.append(prefix + key)
                 continue
-            converted = _field(kind, key, value, prefix, unknown)
+            converted = _field(kind, key, value, prefix, unknown, go_path)
             if converted is not None:
                 kept[key] = converted
     except _Malformed as exc:
@@ -558,9 +640,11 @@ def read_object_meta(meta: Any, prefix: str = "metadata.") -> tuple[dict[str, An
 
 
 def coerce_embedded(obj: dict[str, Any], path: str, dropped: list[str]) -> None:
-    """Decode the embedded object ``obj`` at ``path`` as the API server does after pruning:
-    its ``apiVersion`` and ``kind`` must be strings, and its ``metadata`` is replaced by what
-    an ObjectMeta keeps of it, the paths of the unknown fields it drops added to ``dropped``.
+    """Decode the embedded object ``obj`` at ``path`` (the decoding walk's path: map keys as
+    ``[key]``) as the API server does after pruning: its ``apiVersion`` and ``kind`` must be
+    strings, and its ``metadata`` is replaced by what an ObjectMeta keeps of it, the paths of
+    the unknown fields it drops added to ``dropped`` (to its ``decoded`` paths when it is an
+    :class:`UnknownPaths`).
 
     Raises :class:`DecodeError` naming the field when ``obj`` cannot be decoded.
     """
@@ -575,7 +659,11 @@ def coerce_embedded(obj: dict[str, Any], path: str, dropped: list[str]) -> None:
         except ValueError as exc:
             shown = go_value(obj["metadata"])
             raise DecodeError(f"{where}: Invalid value: {shown}: {exc}") from None
-        dropped.extend(unknown)
+        if unknown:
+            if isinstance(dropped, UnknownPaths):
+                dropped.decoded.extend(unknown)
+            else:
+                dropped.extend(unknown)
         obj["metadata"] = kept
 
 
@@ -588,7 +676,7 @@ def go_value(value: Any) -> str:
     """A JSON value as a field error of the API server prints it: Go's ``%v`` for scalars,
     ``%q`` for strings and ``%#v`` for maps and lists."""
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return go_quote(value)
     if isinstance(value, (dict, list)):
         return _go_syntax(value)
     return _go_scalar(value)
@@ -630,8 +718,7 @@ def _go_syntax(value: Any) -> str:
     """Go's ``%#v`` of a decoded JSON value (maps print their keys sorted)."""
     if isinstance(value, dict):
         inner = ", ".join(
-            f"{json.dumps(str(k), ensure_ascii=False)}:{_go_syntax(value[k])}"
-            for k in sorted(value, key=str)
+            f"{go_quote(str(k))}:{_go_syntax(value[k])}" for k in sorted(value, key=str)
         )
         return "map[string]interface {}{" + inner + "}"
     if isinstance(value, list):
@@ -639,5 +726,76 @@ def _go_syntax(value: Any) -> str:
     if value is None:
         return "interface {}(nil)"
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return go_quote(value)
+    return _go_scalar(value)
+
+
+_GO_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
+
+
+def go_quote(text: str) -> str:
+    """Go's ``%q`` of a string (``strconv.Quote``): printable characters as they are, the
+    others escaped."""
+    out = ['"']
+    for char in text:
+        if char in ('"', "\\"):
+            out.append("\\" + char)
+        elif char.isprintable():
+            out.append(char)
+        elif char in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[char])
+        elif (code := ord(char)) < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+_HTML_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
+def go_json(value: Any) -> str:
+    """A decoded JSON value encoded as Go's ``encoding/json`` encodes an unstructured object:
+    compact, map keys sorted, ``<``, ``>`` and ``&`` escaped."""
+    return json.dumps(
+        _go_numbers(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).translate(_HTML_ESCAPES)
+
+
+def _go_numbers(value: Any) -> Any:
+    """Whole floats as the integers Go's encoder writes for them."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _go_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_go_numbers(v) for v in value]
+    return value
+
+
+def go_map_text(value: Any) -> str:
+    """Go's ``%+v`` of a decoded JSON value: ``map[key:value ...]`` with the keys sorted,
+    ``[a b]`` for lists, strings bare and ``<nil>`` for null."""
+    if isinstance(value, dict):
+        inner = " ".join(f"{k}:{go_map_text(value[k])}" for k in sorted(value, key=str))
+        return f"map[{inner}]"
+    if isinstance(value, list):
+        return "[" + " ".join(go_map_text(v) for v in value) + "]"
+    if value is None:
+        return "<nil>"
+    if isinstance(value, str):
+        return value
     return _go_scalar(value)

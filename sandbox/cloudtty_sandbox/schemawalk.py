@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .schemaplan import coerce_embedded, is_embedded
+from .schemaplan import UnknownPaths, coerce_embedded, is_embedded
 
 __all__ = ["walk_defaults", "walk_prune"]
 
@@ -43,21 +43,40 @@ def walk_defaults(value: Any, schema: Any, *, top: bool = False) -> None:
 
 
 def walk_prune(
-    value: Any, schema: Any, path: str, dropped: list[str], *, top: bool = False
+    value: Any,
+    schema: Any,
+    path: str,
+    dropped: list[str],
+    *,
+    top: bool = False,
+    where: str | None = None,
 ) -> None:
     """Drop the fields ``schema`` does not know, in place, adding their paths to ``dropped``.
 
     The root and embedded resources keep their ``apiVersion``, ``kind`` and ``metadata``; below
     the root, an embedded resource is then decoded (its metadata read as an ObjectMeta), which
-    raises ``DecodeError`` when it cannot be.
+    raises ``DecodeError`` when it cannot be. ``where`` is the path as the decoding walk writes
+    it (map keys as ``[key]``), ``None`` while it is ``path``; the root reports the unknown
+    metadata fields of embedded objects after the pruned fields, sorted.
     """
-    embedded = is_embedded(schema) and not top
-    _walk_prune(value, schema, path, dropped, top or embedded)
+    if top:
+        found = UnknownPaths()
+        _walk_prune(value, schema, path, found, True, where)
+        found.report(dropped)
+        return
+    embedded = is_embedded(schema)
+    _walk_prune(value, schema, path, dropped, embedded, where)
     if embedded and isinstance(value, dict):
-        coerce_embedded(value, path, dropped)
+        coerce_embedded(value, path if where is None else where, dropped)
 
 
-def _walk_prune(value: Any, schema: Any, path: str, dropped: list[str], keep_meta: bool) -> None:
+def _child(where: str | None, key: str) -> str | None:
+    return None if where is None else f"{where}.{key}"
+
+
+def _walk_prune(
+    value: Any, schema: Any, path: str, dropped: list[str], keep_meta: bool, where: str | None
+) -> None:
     if not isinstance(schema, dict):
         return
     if schema.get(_PRESERVE):
@@ -66,17 +85,35 @@ def _walk_prune(value: Any, schema: Any, path: str, dropped: list[str], keep_met
             props = schema.get("properties") or {}
             for key, sub in props.items():
                 if key in value and not (keep_meta and key in _META_KEYS):
-                    walk_prune(value[key], sub, f"{path}.{key}" if path else key, dropped)
+                    walk_prune(
+                        value[key],
+                        sub,
+                        f"{path}.{key}" if path else key,
+                        dropped,
+                        where=_child(where, key),
+                    )
             extra = schema.get("additionalProperties")
             if isinstance(extra, dict):
                 for key in list(value):
                     if key not in props and not (keep_meta and key in _META_KEYS):
-                        walk_prune(value[key], extra, f"{path}.{key}" if path else key, dropped)
+                        walk_prune(
+                            value[key],
+                            extra,
+                            f"{path}.{key}" if path else key,
+                            dropped,
+                            where=f"{path if where is None else where}[{key}]",
+                        )
         elif isinstance(value, list) and isinstance(schema.get("items"), dict):
             # Items of a node that keeps unknown fields keep theirs too (skipPrune).
             items = {**schema["items"], _PRESERVE: True}
             for i, item in enumerate(value):
-                walk_prune(item, items, f"{path}[{i}]", dropped)
+                walk_prune(
+                    item,
+                    items,
+                    f"{path}[{i}]",
+                    dropped,
+                    where=None if where is None else f"{where}[{i}]",
+                )
         return
     if isinstance(value, dict):
         props = schema.get("properties")
@@ -94,9 +131,15 @@ def _walk_prune(value: Any, schema: Any, path: str, dropped: list[str], keep_met
                 continue
             sub_path = f"{path}.{key}" if path else key
             if props is not None and key in props:
-                walk_prune(value[key], props[key], sub_path, dropped)
+                walk_prune(value[key], props[key], sub_path, dropped, where=_child(where, key))
             elif isinstance(extra, dict):
-                walk_prune(value[key], extra, sub_path, dropped)
+                walk_prune(
+                    value[key],
+                    extra,
+                    sub_path,
+                    dropped,
+                    where=f"{path if where is None else where}[{key}]",
+                )
             elif extra is True:
                 continue
             else:
@@ -105,4 +148,10 @@ def _walk_prune(value: Any, schema: Any, path: str, dropped: list[str], keep_met
     elif isinstance(value, list):
         items = schema.get("items")
         for i, item in enumerate(value):
-            walk_prune(item, items, f"{path}[{i}]", dropped)
+            walk_prune(
+                item,
+                items,
+                f"{path}[{i}]",
+                dropped,
+                where=None if where is None else f"{where}[{i}]",
+            )
