@@ -99,7 +99,7 @@ def compile_pruner(schema: Any, *, top: bool = False) -> Pruner | None:
     The pruner raises :class:`DecodeError` on an embedded object the API server cannot decode.
     """
     pruner = _pruner(schema, "openAPIV3Schema", top)
-    if pruner is None or not top:
+    if pruner is None or not top or not _embeds(schema):
         return pruner
     inner = pruner
 
@@ -109,6 +109,18 @@ def compile_pruner(schema: Any, *, top: bool = False) -> Pruner | None:
         found.report(dropped)
 
     return prune
+
+
+def _embeds(schema: Any) -> bool:
+    """Whether an embedded resource may be found under the root ``schema``."""
+    if isinstance(schema, dict):
+        return any(
+            (key == "x-kubernetes-embedded-resource" and value) or _embeds(value)
+            for key, value in schema.items()
+        )
+    if isinstance(schema, list):
+        return any(_embeds(value) for value in schema)
+    return False
 
 
 class UnknownPaths(list[str]):

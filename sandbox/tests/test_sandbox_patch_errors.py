@@ -21,6 +21,8 @@ import yaml
 from cloudtty_sandbox.schema import CrdSchema
 from cloudtty_sandbox.schemaplan import go_map_text, go_quote
 from cloudtty_sandbox.schemawalk import walk_prune
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kubernetes.client.rest import ApiException
 
 GROUP, VERSION, PLURAL = "example.cloudtty.io", "v1", "things"
@@ -318,6 +320,33 @@ def test_embedded_unknown_metadata_comes_after_pruned_fields_sorted_map_keys_bra
         "spec.list[0].metadata.x",
     ]
     assert obj["spec"]["byName"]["b"] == {**_pod(), "free": 1}
+
+
+# Keys with the characters paths are written with; none names an ObjectMeta field.
+_KEYS = st.text(alphabet="ab.[]-_z", min_size=1, max_size=4)
+_EXTRA_META = st.dictionaries(_KEYS, st.integers(), max_size=2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    by_name=st.dictionaries(_KEYS, _EXTRA_META, max_size=4),
+    listed=st.lists(_EXTRA_META, max_size=3),
+    unknown=st.sets(st.sampled_from(["u1", "u2", "u3"])),
+)
+def test_compiled_and_walked_pruning_agree_on_decoding_paths_and_their_order(
+    by_name: dict[str, dict[str, int]], listed: list[dict[str, int]], unknown: set[str]
+) -> None:
+    spec: dict[str, Any] = {
+        **dict.fromkeys(unknown, 1),
+        "byName": {key: _pod(**meta) for key, meta in by_name.items()},
+        "list": [_pod(**meta) for meta in listed],
+    }
+    dropped = _pruned(_thing(**spec))
+    decoded = [f"spec.byName[{key}].metadata.{m}" for key, meta in by_name.items() for m in meta]
+    decoded += [f"spec.list[{i}].metadata.{m}" for i, meta in enumerate(listed) for m in meta]
+    # Pruned fields first (the API server's order there is a Go map's), then the decoding's.
+    assert sorted(dropped[: len(unknown)]) == sorted(f"spec.{u}" for u in unknown)
+    assert dropped[len(unknown) :] == sorted(decoded)
 
 
 def test_served_strict_creates_name_embedded_metadata_fields_with_bracketed_map_keys(
