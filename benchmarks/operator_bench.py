@@ -204,12 +204,18 @@ def operator_child(spec_json: str) -> int:
     if not profile:
         return run_operator(config, extra_plugins=[("test-images", TestImages())])
     import cProfile
+    import signal
 
-    # Profiles the event loop's thread (planning, caches, queue); API calls run in threads.
+    # Profiles the event loop's thread, which plans, writes and reads the caches. With
+    # CLOUDTTY_BENCH_PROFILE_ON_SIGNAL set, profiling starts at SIGUSR1 (e.g. when a burst starts).
     profiler = cProfile.Profile()
     try:
+        if os.environ.get("CLOUDTTY_BENCH_PROFILE_ON_SIGNAL"):
+            signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())
+            return run_operator(config, extra_plugins=[("test-images", TestImages())])
         return profiler.runcall(run_operator, config, extra_plugins=[("test-images", TestImages())])
     finally:
+        profiler.disable()
         profiler.dump_stats(profile)
 
 
