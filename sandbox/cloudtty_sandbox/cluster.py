@@ -528,17 +528,8 @@ class Cluster:
                     rtype, ns or None, body, dry_run=dry_run, strict=strict, warnings=warnings
                 )
             patched = self._applied(rtype, old, patch)
-            return self.update(
-                rtype,
-                ns,
-                name,
-                patched,
-                subresource=subresource,
-                dry_run=dry_run,
-                strict=strict,
-                warnings=warnings,
-            )
-        patched = self._patched(rtype, name, old, patch_type, patch)
+        else:
+            patched = self._patched(rtype, name, old, patch_type, patch)
         try:
             return self.update(
                 rtype,
@@ -551,6 +542,8 @@ class Cluster:
                 warnings=warnings,
             )
         except errors.Undecodable as exc:
+            if patch_type == APPLY_PATCH:
+                raise  # server-side apply answers as an update does
             # The API server's patch handler decodes the patched object itself and answers
             # a failure, a strict decoding error among them, as an invalid "patch" field: the
             # patched JSON for a JSON or merge patch, the patch's map for a strategic one.

@@ -384,3 +384,30 @@ def test_strings_are_quoted_as_go_quotes_them(text: str, quoted: str) -> None:
 def test_maps_are_printed_as_go_prints_them_with_plus_v() -> None:
     value = {"b": [1, "x", None], "a": {"d": True, "c": 1.5}, "e": "two words"}
     assert go_map_text(value) == "map[a:map[c:1.5 d:true] b:[1 x <nil>] e:two words]"
+
+
+# ------------------------------------------------------------------ server-side apply
+def test_a_strict_server_side_apply_is_refused_as_an_update_is(things: Any, sandbox: Any) -> None:
+    """The sandbox's approximation of server-side apply answers an undeclared field as an
+    update does (docs/sandbox.md says how a real API server differs): a 400 BadRequest naming
+    it under Strict, not the patch handler's 422 of JSON and merge patches; else the field is
+    dropped with a warning."""
+    before = _stored(things)
+    applied = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Thing",
+        "metadata": {"name": "t", "namespace": "default"},
+        "spec": {"size": 3, "extra": 2},
+    }
+    apply = "application/apply-patch+yaml"
+    status, answer, _ = _patch(
+        sandbox, THING, apply, applied, "?fieldManager=bench&fieldValidation=Strict"
+    )
+    assert (status, answer["reason"]) == (400, "BadRequest")
+    assert answer["message"].endswith('strict decoding error: unknown field "spec.extra"')
+    assert _stored(things) == before
+
+    status, answer, warnings = _patch(sandbox, THING, apply, applied, "?fieldManager=bench")
+    assert status == 200
+    assert answer["spec"] == {"size": 3}
+    assert warnings == ['299 - "unknown field \\"spec.extra\\""']
