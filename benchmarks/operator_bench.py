@@ -51,7 +51,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from machine import machine  # beside this script
+from machine import calibration_ms, machine  # beside this script
 from sandbox_process import SandboxProcess  # beside this script
 
 from cloudtty_core.crd import crd_manifest
@@ -569,6 +569,7 @@ def burst(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         # scoped to its namespace, neither watches nor plans them.
         loop_workers = prepare_floor(sandbox, n, args, "floor-loop")
         time.sleep(2)  # let the pool's own writes settle
+        speed_before_the_burst = calibration_ms()
         watch = ReadyWatch(client)
         sandbox.reset_counters()
         manifests = [shell(f"b{i}", "burst") for i in range(n)]
@@ -594,6 +595,7 @@ def burst(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         # The sandbox may still be starting the pods of the pool's refill: the floor's
         # writes would share its core with that work.
         wait_until_quiet(sandbox.proc.pid)
+        speed_before_the_loop_floor = calibration_ms()
         meter = CpuMeter(sandbox=sandbox.proc.pid, benchmark=os.getpid())
         loop_floor_after = time.monotonic() - started - operator_seconds
         loop_floor_seconds, loop_floor_writes, not_mirrored = floor(
@@ -625,6 +627,11 @@ def burst(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "loop_floor_s": loop_floor_seconds,
         "loop_floor_writes": loop_floor_writes,
         "loop_floor_started_after_the_burst_s": loop_floor_after,
+        # How fast the machine was just before each (see machine.calibration_ms).
+        "calibration_ms": {
+            "before_the_burst": speed_before_the_burst,
+            "before_the_loop_floor": speed_before_the_loop_floor,
+        },
         "ratio_to_the_loop_floor": operator_seconds / loop_floor_seconds,
         "cpu_s": {"operator": operator_cpu, "floor": floor_cpu, "loop_floor": loop_floor_cpu},
         "operator_memory_mib": memory,
