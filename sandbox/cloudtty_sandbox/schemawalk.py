@@ -105,15 +105,7 @@ def _walk_prune(
                         )
         elif isinstance(value, list) and isinstance(schema.get("items"), dict):
             # Items of a node that keeps unknown fields keep theirs too (skipPrune).
-            items = {**schema["items"], _PRESERVE: True}
-            for i, item in enumerate(value):
-                walk_prune(
-                    item,
-                    items,
-                    f"{path}[{i}]",
-                    dropped,
-                    where=None if where is None else f"{where}[{i}]",
-                )
+            _walk_items(value, {**schema["items"], _PRESERVE: True}, path, dropped, where)
         return
     if isinstance(value, dict):
         props = schema.get("properties")
@@ -146,12 +138,13 @@ def _walk_prune(
                 dropped.append(sub_path)
                 del value[key]
     elif isinstance(value, list):
-        items = schema.get("items")
-        for i, item in enumerate(value):
-            walk_prune(
-                item,
-                items,
-                f"{path}[{i}]",
-                dropped,
-                where=None if where is None else f"{where}[{i}]",
-            )
+        _walk_items(value, schema.get("items"), path, dropped, where)
+
+
+def _walk_items(
+    value: list[Any], items: Any, path: str, dropped: list[str], where: str | None
+) -> None:
+    for i, item in enumerate(value):
+        walk_prune(
+            item, items, f"{path}[{i}]", dropped, where=None if where is None else f"{where}[{i}]"
+        )
