@@ -174,6 +174,25 @@ class Cluster:
             why,
         )
 
+    @staticmethod
+    def _unknown_in_status(rtype: ResourceType, body: dict[str, Any]) -> list[str]:
+        """The unknown fields of the status of ``body``, which the write resets (a custom
+        resource with a status subresource, written through the main resource): the API
+        server decodes the whole body before the reset, so it reports them all the same."""
+        status = body.get("status")
+        if rtype.schema is None or not isinstance(status, dict) or not status:
+            return []
+        probe = {
+            "apiVersion": body.get("apiVersion"),
+            "kind": body.get("kind"),
+            "metadata": {},
+            "status": clone(status),
+        }
+        try:
+            return [path for path in rtype.schema.prune(probe) if path.startswith("status")]
+        except DecodeError:  # an embedded object the status cannot hold: reset all the same
+            return []
+
     def _decode_metadata(self, rtype: ResourceType, body: dict[str, Any]) -> list[str]:
         """Cut ``body``'s metadata to an ObjectMeta, as decoding it does for every kind: unknown
         fields are dropped (their paths returned, for Strict), empty ones left out, timestamps
@@ -197,6 +216,7 @@ class Cluster:
         strict: bool,
         unknown: list[str],
         warnings: Warnings | None = None,
+        discarded: list[str] | None = None,
     ) -> None:
         """Default, prune and validate ``obj``; ``unknown`` holds the metadata fields its
         decoding dropped (the first of the unknown fields Strict refuses). Unknown fields go
@@ -208,7 +228,7 @@ class Cluster:
         if old is not None and causes:
             # Names were checked on create; updates only re-check labels and annotations.
             causes = [c for c in causes if c.field != "metadata.name"]
-        dropped = unknown
+        dropped = [*unknown, *discarded] if discarded else unknown
         if rtype.schema is not None:
             rtype.schema.default(obj)
             try:
@@ -216,7 +236,7 @@ class Cluster:
             except DecodeError as exc:
                 raise self._undecodable(rtype, str(exc)) from None
             if pruned:
-                dropped = [*unknown, *pruned]
+                dropped = [*unknown, *pruned, *(discarded or ())]
         if dropped and strict:
             raise self._undecodable(
                 rtype,
@@ -338,14 +358,16 @@ class Cluster:
         meta_["uid"] = meta.new_uid()
         meta_["creationTimestamp"] = meta.rfc3339()
         meta_["generation"] = 1
+        discarded: list[str] = []
         if rtype.has_status and rtype.is_crd:
+            discarded = self._unknown_in_status(rtype, body)
             body.pop("status", None)
         strategy = self.strategy(rtype)
         if rtype.schema is None and not isinstance(meta_.get("name"), str):
             self._admit(rtype, body, None, strict, unknown, warnings)
         strategy.prepare_create(self, rtype, body)
         try:
-            self._admit(rtype, body, None, strict, unknown, warnings)
+            self._admit(rtype, body, None, strict, unknown, warnings, discarded)
             name = meta_["name"]
             if self.store.get(rtype.storage, ns, name) is not None:
                 raise errors.already_exists(rtype.plural, rtype.group, name)
@@ -429,6 +451,7 @@ class Cluster:
                 f"meta: {old['metadata']['uid']}",
             )
         old_meta = old["metadata"]
+        discarded: list[str] = []
         if subresource == "status":
             new = {**old, "metadata": dict(old_meta)}
             if "status" in body:
@@ -447,6 +470,8 @@ class Cluster:
                     new_meta.pop(key, None)
             new_meta.pop("selfLink", None)
             if rtype.has_status and not with_status:
+                if rtype.is_crd and body.get("status") != old.get("status"):
+                    discarded = self._unknown_in_status(rtype, body)
                 if "status" in old:
                     new["status"] = old["status"]
                 else:
@@ -468,7 +493,7 @@ class Cluster:
                             )
                         ],
                     )
-        self._admit(rtype, new, old, strict, unknown, warnings)
+        self._admit(rtype, new, old, strict, unknown, warnings, discarded)
         self.strategy(rtype).prepare_update(self, rtype, new, old)
         if subresource != "status" and (
             _content(new, not rtype.has_status) != _content(old, not rtype.has_status)

@@ -133,7 +133,8 @@ def serve_things(sandbox_api_client: Any) -> Callable[[dict[str, Any]], Any]:
     given root schema; returns the official client's ``CustomObjectsApi``."""
     from kubernetes import client
 
-    def serve(schema: dict[str, Any]) -> Any:
+    def serve(schema: dict[str, Any], *, status: bool = False) -> Any:
+        """``status``: with a status subresource."""
         crd = {
             "apiVersion": "apiextensions.k8s.io/v1",
             "kind": "CustomResourceDefinition",
@@ -148,6 +149,7 @@ def serve_things(sandbox_api_client: Any) -> Callable[[dict[str, Any]], Any]:
                         "served": True,
                         "storage": True,
                         "schema": {"openAPIV3Schema": schema},
+                        **({"subresources": {"status": {}}} if status else {}),
                     }
                 ],
             },
