@@ -56,9 +56,9 @@ def _pod(**meta: Any) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", **meta}}
 
 
-@pytest.fixture
-def things(serve_things: Any) -> Any:
-    api = serve_things(SCHEMA)
+def _serve_with_thing(serve_things: Any, schema: dict[str, Any], *, status: bool = False) -> Any:
+    """Serve ``Thing`` with ``schema`` and create the Thing ``t`` (``spec.size`` 1)."""
+    api = serve_things(schema, status=status)
     body = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Thing",
@@ -67,6 +67,11 @@ def things(serve_things: Any) -> Any:
     }
     api.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, body)
     return api
+
+
+@pytest.fixture
+def things(serve_things: Any) -> Any:
+    return _serve_with_thing(serve_things, SCHEMA)
 
 
 def _stored(things: Any) -> dict[str, Any]:
@@ -425,14 +430,7 @@ WITH_STATUS = {
 
 @pytest.fixture
 def things_with_status(serve_things: Any) -> Any:
-    api = serve_things(WITH_STATUS, status=True)
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Thing",
-        "metadata": {"name": "t", "namespace": "default"},
-        "spec": {"size": 1},
-    }
-    api.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, body)
+    api = _serve_with_thing(serve_things, WITH_STATUS, status=True)
     api.patch_namespaced_custom_object_status(
         GROUP, VERSION, "default", PLURAL, "t", {"status": {"phase": "Up"}}
     )
