@@ -128,7 +128,7 @@ def raw_http() -> Callable[..., tuple[int, Any, dict[str, str]]]:
 
 
 @pytest.fixture
-def serve_things(sandbox_api_client: Any) -> Callable[[dict[str, Any]], Any]:
+def serve_things(sandbox_api_client: Any) -> Callable[..., Any]:
     """Serve the custom kind ``Thing`` (``things.example.cloudtty.io/v1``, namespaced) with the
     given root schema; returns the official client's ``CustomObjectsApi``."""
     from kubernetes import client
