@@ -145,6 +145,7 @@ def run_cli(
         cwd=cwd,
     )
     lines: list[str] = []
+    reader: threading.Thread | None = None
     try:
         assert process.stderr is not None
         for line in process.stderr:
@@ -166,8 +167,10 @@ def run_cli(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-    with contextlib.suppress(Exception):
-        reader.join(5)
+        if reader is not None:
+            reader.join(5)
+        if process.stderr is not None:
+            process.stderr.close()
 
 
 def _drain(process: subprocess.Popen[str], lines: list[str]) -> threading.Thread:

@@ -71,6 +71,8 @@ class FakeKubeAPI:
         asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        # A loop left open is reported (ResourceWarning) whenever the collector gets to it.
+        self._loop.close()
 
     async def _get(self, request: web.Request) -> web.Response:
         self.authorizations.append(request.headers.get("Authorization", ""))
