@@ -26,6 +26,7 @@ from .patches import (
     STRATEGIC_MERGE_PATCH,
     json_merge_patch,
     json_patch,
+    json_patch_unknown_keys,
     strategic_merge_patch,
 )
 from .resources import Registry, ResourceType
@@ -240,7 +241,7 @@ class Cluster:
         if dropped and strict:
             raise self._undecodable(
                 rtype,
-                "strict decoding error: " + ", ".join(f'unknown field "{d}"' for d in dropped),
+                errors.STRICT_DECODING + ", ".join(f'unknown field "{d}"' for d in dropped),
             )
         if dropped and warnings is not None:
             for field in dropped:
@@ -555,6 +556,10 @@ class Cluster:
             patched = self._applied(rtype, old, patch)
         else:
             patched = self._patched(rtype, name, old, patch_type, patch)
+            if patch_type == JSON_PATCH and (strict or warnings is not None):
+                self._check_operations(
+                    rtype, ns, name, patch, patched, subresource, strict, warnings
+                )
         try:
             return self.update(
                 rtype,
@@ -579,6 +584,43 @@ class Cluster:
                 else go_json(self._patched(rtype, name, old, patch_type, patch))
             )
             raise errors.patch_invalid(go_quote(shown), exc.why) from None
+
+    def _check_operations(
+        self,
+        rtype: ResourceType,
+        ns: str,
+        name: str,
+        operations: Any,
+        patched: dict[str, Any],
+        subresource: str | None,
+        strict: bool,
+        warnings: Warnings | None,
+    ) -> None:
+        """Unknown keys in a JSON patch's operations, as the API server's patch handler finds
+        them under ``Strict`` and ``Warn``: warnings, or -- with the patched object's own
+        unknown fields after them -- one strict decoding error of the invalid ``patch``,
+        raised before the object is validated or written."""
+        unknown = json_patch_unknown_keys(operations)
+        if not unknown:
+            return
+        if not strict:
+            assert warnings is not None
+            warnings.extend(w for w in unknown if w not in warnings)
+            return
+        found = list(unknown)
+        try:
+            self.update(
+                rtype, ns, name, clone(patched), subresource=subresource, dry_run=True, strict=True
+            )
+        except errors.Undecodable as exc:
+            if not exc.why.startswith(errors.STRICT_DECODING):
+                return  # a value that cannot be decoded outranks the strict errors
+            found.append(exc.why.removeprefix(errors.STRICT_DECODING))
+        except ApiError:
+            pass  # the object's other faults are found after the patch is decoded
+        raise errors.patch_invalid(
+            go_quote(go_json(patched)), errors.STRICT_DECODING + ", ".join(found)
+        )
 
     def _patched(
         self,

@@ -138,6 +138,10 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, message)
 
 
+STRICT_DECODING = "strict decoding error: "
+"""How the API server's decoder starts the message listing unknown and duplicate fields."""
+
+
 class Undecodable(ApiError):
     """The 400 BadRequest of a body the API server cannot decode into its object: the message
     wraps ``why``, the decoder's own error, which a patch reports differently

@@ -50,6 +50,24 @@ def json_patch(target: Any, operations: Any) -> Any:
         raise bad_request(f"invalid json patch: {exc}") from None
 
 
+_OPERATION_KEYS = frozenset({"op", "path", "from", "value"})
+
+
+def json_patch_unknown_keys(operations: Any) -> list[str]:
+    """The keys of a JSON patch's operations that an operation does not have, as the API
+    server words them under ``fieldValidation=Strict`` or ``Warn`` (it decodes each operation
+    strictly, case-sensitively, into ``op``, ``path``, ``from`` and ``value``), in order."""
+    if not isinstance(operations, list):
+        return []
+    return [
+        f'json patch unknown field "{key}"'
+        for operation in operations
+        if isinstance(operation, dict)
+        for key in operation
+        if key not in _OPERATION_KEYS
+    ]
+
+
 _DIRECTIVE = "$patch"
 _ORDER_PREFIX = "$setElementOrder/"
 _DELETE_PRIMITIVES_PREFIX = "$deleteFromPrimitiveList/"

@@ -3,7 +3,9 @@ answers it: a 422 Invalid naming the field ``patch``, whose value is the patched
 patched JSON for a JSON or merge patch, Go's ``%+v`` of the patch for a strategic merge patch),
 with the decoder's error -- ``strict decoding error: unknown field ...`` under
 ``fieldValidation=Strict``, or a type error whatever the validation -- and no kind or name.
-With ``Warn`` (the default) the unknown fields come back as ``Warning`` headers instead.
+With ``Warn`` (the default) the unknown fields come back as ``Warning`` headers instead. A JSON
+patch's operations are decoded strictly too: a key that is not ``op``, ``path``, ``from`` or
+``value`` is named (``json patch unknown field "x"``) before the object's own unknown fields.
 
 The decoding of embedded objects writes its paths as a ``field.Path`` (a map key as
 ``[key]``) and reports their unknown metadata fields after the pruned fields, sorted."""
@@ -172,6 +174,68 @@ def test_a_strict_json_patch_names_every_unknown_field(things: Any, sandbox: Any
     assert patched["metadata"]["color"] == "blue"
     assert patched["spec"] == {"size": 1, "extra": 2}
     assert _stored(things) == before
+
+
+def test_a_strict_json_patch_names_unknown_operation_keys_before_unknown_fields(
+    things: Any, sandbox: Any
+) -> None:
+    before = _stored(things)
+    ops = [
+        {"op": "replace", "path": "/spec/size", "value": 2, "comment": "bigger"},
+        {"op": "add", "path": "/spec/extra", "value": 3, "Value": 4},
+    ]
+    status, answer, _ = _patch(sandbox, THING, JSON_PATCH, ops, "?fieldValidation=Strict")
+    assert status == 422
+    shown, why = _invalid_patch(answer)
+    assert why == (
+        'strict decoding error: json patch unknown field "comment", '
+        'json patch unknown field "Value", unknown field "spec.extra"'
+    )
+    assert _patched_json(shown)["spec"] == {"size": 2, "extra": 3}
+    assert _stored(things) == before
+
+
+def test_unknown_operation_keys_are_refused_before_the_object_is_validated(
+    things: Any, sandbox: Any
+) -> None:
+    before = _stored(things)
+    # A size that is not an integer fails the schema (a 422 of the Thing): the operation's
+    # unknown key is found first, while the patch is decoded.
+    ops = [{"op": "replace", "path": "/spec/size", "value": "two", "note": 1}]
+    status, answer, _ = _patch(sandbox, THING, JSON_PATCH, ops, "?fieldValidation=Strict")
+    assert status == 422
+    shown, why = _invalid_patch(answer)
+    assert why == 'strict decoding error: json patch unknown field "note"'
+    assert _patched_json(shown)["spec"] == {"size": "two"}
+    assert _stored(things) == before
+
+
+@pytest.mark.parametrize(
+    ("query", "warnings"),
+    [
+        ("", ['299 - "json patch unknown field \\"note\\""']),
+        ("?fieldValidation=Warn", ['299 - "json patch unknown field \\"note\\""']),
+        ("?fieldValidation=Ignore", []),
+    ],
+)
+def test_unknown_operation_keys_warn_unless_strict_or_ignored(
+    things: Any, sandbox: Any, query: str, warnings: list[str]
+) -> None:
+    ops = [{"op": "replace", "path": "/spec/size", "value": 5, "note": "why"}]
+    status, answer, headers = _patch(sandbox, THING, JSON_PATCH, ops, query)
+    assert status == 200
+    assert headers == warnings
+    assert answer["spec"] == {"size": 5}
+
+
+def test_kubectl_patch_prints_an_unknown_operation_key_as_a_warning(
+    things: Any, sandbox: Any
+) -> None:
+    # kubectl patch asks for no validation: the API server's default, Warn, applies.
+    ops = json.dumps([{"op": "replace", "path": "/spec/size", "value": 7, "valeu": 8}])
+    patched = sandbox.kubectl("patch", f"{PLURAL}.{GROUP}", "t", "--type=json", "-p", ops)
+    assert patched.stderr.strip() == 'Warning: json patch unknown field "valeu"'
+    assert _stored(things)["spec"] == {"size": 7}
 
 
 @pytest.mark.parametrize(
