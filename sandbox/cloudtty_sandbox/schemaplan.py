@@ -95,11 +95,12 @@ def compile_pruner(schema: Any, *, top: bool = False) -> Pruner | None:
     """The pruning of values of ``schema``, or ``None`` if it can never drop anything.
 
     ``top`` marks the object's root, whose ``apiVersion``, ``kind`` and ``metadata`` are kept,
-    and which reports the unknown metadata fields of embedded objects last, sorted.
+    and which reports the pruned paths sorted, as the API server's pruning does, then the
+    unknown metadata fields of embedded objects, sorted too.
     The pruner raises :class:`DecodeError` on an embedded object the API server cannot decode.
     """
     pruner = _pruner(schema, "openAPIV3Schema", top)
-    if pruner is None or not top or not _embeds(schema):
+    if pruner is None or not top:
         return pruner
     inner = pruner
 
@@ -111,22 +112,11 @@ def compile_pruner(schema: Any, *, top: bool = False) -> Pruner | None:
     return prune
 
 
-def _embeds(schema: Any) -> bool:
-    """Whether an embedded resource may be found under the root ``schema``."""
-    if isinstance(schema, dict):
-        return any(
-            (key == "x-kubernetes-embedded-resource" and value) or _embeds(value)
-            for key, value in schema.items()
-        )
-    if isinstance(schema, list):
-        return any(_embeds(value) for value in schema)
-    return False
-
-
 class UnknownPaths(list[str]):
     """The unknown-field paths of one object: those pruning finds, in the list, and apart, in
     ``decoded``, the unknown metadata fields of its embedded objects, which the API server
-    finds in a later walk and reports after the others, sorted."""
+    finds in a later walk and reports after the others. Each part is reported sorted: the
+    API server walks Go maps, in no order, and sorts what its pruning found."""
 
     __slots__ = ("decoded",)
 
@@ -136,7 +126,7 @@ class UnknownPaths(list[str]):
 
     def report(self, dropped: list[str]) -> None:
         """Add every path to ``dropped`` in the API server's order."""
-        dropped.extend(self)
+        dropped.extend(sorted(self))
         dropped.extend(sorted(self.decoded))
 
 

@@ -100,7 +100,7 @@ def test_items_of_a_list_that_keeps_unknown_fields_keep_theirs_but_prune_their_p
 
 def test_a_root_object_without_properties_keeps_only_its_type_and_metadata() -> None:
     obj = {**_thing(size=3), "status": {"ready": True}, "other": 1}
-    assert _pruned(obj, {"type": "object"}) == ["spec", "status", "other"]
+    assert _pruned(obj, {"type": "object"}) == ["other", "spec", "status"]
     assert obj == {
         "apiVersion": "example.cloudtty.io/v1",
         "kind": "Thing",
@@ -227,6 +227,34 @@ def test_served_strict_validation_names_unknown_root_metadata_first(things: Any)
         things.get_namespaced_custom_object, GROUP, VERSION, "default", PLURAL, "t"
     )
     assert status == 404
+
+
+def test_served_strict_validation_lists_pruned_fields_sorted(things: Any) -> None:
+    # The API server walks a decoded map, in no order, and sorts what its pruning found; the
+    # embedded objects' unknown metadata comes after, from a later walk.
+    body = {
+        **_thing(
+            zeta=1,
+            size=1,
+            alpha=2,
+            template={**_pod(name="p", shape="round"), "extra": 1},
+            rules=[{"inner": {"b": 1, "a": 2}}],
+        ),
+        "junk": True,
+    }
+    status, answer = _refused(_create, things, body, field_validation="Strict")
+    assert status == 400
+    assert answer["message"].split("strict decoding error: ")[1] == ", ".join(
+        f'unknown field "{path}"'
+        for path in (
+            "junk",
+            "spec.alpha",
+            "spec.rules[0].inner.a",
+            "spec.rules[0].inner.b",
+            "spec.zeta",
+            "spec.template.metadata.shape",
+        )
+    )
 
 
 @pytest.mark.parametrize(
