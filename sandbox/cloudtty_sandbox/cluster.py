@@ -176,6 +176,20 @@ class Cluster:
         )
 
     @staticmethod
+    def _unknown_beside_status(rtype: ResourceType, body: dict[str, Any]) -> list[str]:
+        """The unknown fields of ``body`` outside its metadata and status, which a write of the
+        status subresource leaves as they are stored: the API server decodes the whole body
+        first, so it reports them all the same."""
+        if rtype.schema is None or not body.keys() - {"apiVersion", "kind", "metadata", "status"}:
+            return []
+        probe = {k: clone(v) for k, v in body.items() if k not in ("metadata", "status")}
+        probe["metadata"] = {}
+        try:
+            return rtype.schema.prune(probe)
+        except DecodeError:  # an embedded object the write leaves as stored
+            return []
+
+    @staticmethod
     def _unknown_in_status(rtype: ResourceType, body: dict[str, Any]) -> list[str]:
         """The unknown fields of the status of ``body``, which the write resets (a custom
         resource with a status subresource, written through the main resource): the API
@@ -237,7 +251,8 @@ class Cluster:
             except DecodeError as exc:
                 raise self._undecodable(rtype, str(exc)) from None
             if pruned:
-                dropped = [*unknown, *pruned, *(discarded or ())]
+                # One body's pruned paths, found in two parts: listed sorted together.
+                dropped = [*unknown, *(sorted([*pruned, *discarded]) if discarded else pruned)]
         if dropped and strict:
             raise self._undecodable(
                 rtype,
@@ -459,6 +474,8 @@ class Cluster:
                 new["status"] = body["status"]
             else:
                 new.pop("status", None)
+            if rtype.is_crd and (strict or warnings is not None):
+                discarded = self._unknown_beside_status(rtype, body)
         else:
             new = body
             new_meta["name"] = name

@@ -540,3 +540,39 @@ def test_unknown_status_fields_are_reported_though_the_main_resource_resets_the_
     # A status sent back as it was read is not decoded again, and warns of nothing.
     status, _, warnings = _patch(sandbox, THING, MERGE, {"spec": {"size": 5}})
     assert (status, warnings) == (200, [])
+
+
+def test_a_status_write_reports_unknown_fields_beside_the_status_it_leaves_alone(
+    things_with_status: Any, sandbox: Any
+) -> None:
+    """Through the status subresource, everything but the status keeps its stored value; the
+    API server decodes the whole body first, so unknown fields anywhere are reported, sorted
+    together with the status's own."""
+    api = things_with_status
+    body = _stored(api)
+    body["spec"]["extra"] = 1
+    body["status"]["bogus"] = True
+    body["junk"] = "x"
+    with pytest.raises(ApiException) as err:
+        api.replace_namespaced_custom_object_status(
+            GROUP, VERSION, "default", PLURAL, "t", body, field_validation="Strict"
+        )
+    assert err.value.status == 400
+    assert json.loads(err.value.body)["message"].endswith(
+        'strict decoding error: unknown field "junk", unknown field "spec.extra", '
+        'unknown field "status.bogus"'
+    )
+
+    status, answer, warnings = _patch(
+        sandbox, f"{THING}/status", MERGE, {"spec": {"extra": 2}, "status": {"phase": "Down"}}
+    )
+    assert status == 200
+    assert warnings == ['299 - "unknown field \\"spec.extra\\""']
+    assert (answer["spec"], answer["status"]) == ({"size": 1}, {"phase": "Down"})
+
+    status, answer, _ = _patch(
+        sandbox, f"{THING}/status", MERGE, {"spec": {"extra": 3}}, "?fieldValidation=Strict"
+    )
+    assert status == 422
+    assert _invalid_patch(answer)[1] == 'strict decoding error: unknown field "spec.extra"'
+    assert _stored(api)["status"] == {"phase": "Down"}
