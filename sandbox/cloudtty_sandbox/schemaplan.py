@@ -43,6 +43,7 @@ import copy
 import datetime as dt
 import functools
 import json
+import math
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -57,6 +58,7 @@ __all__ = [
     "compile_defaulter",
     "compile_pruner",
     "go_json",
+    "go_json_float",
     "go_map_text",
     "go_quote",
     "go_value",
@@ -771,21 +773,31 @@ _HTML_ESCAPES = str.maketrans(
 
 def go_json(value: Any) -> str:
     """A decoded JSON value encoded as Go's ``encoding/json`` encodes an unstructured object:
-    compact, map keys sorted, ``<``, ``>`` and ``&`` escaped."""
-    return json.dumps(
-        _go_numbers(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).translate(_HTML_ESCAPES)
+    compact, map keys sorted, ``<``, ``>`` and ``&`` escaped, numbers as Go writes them."""
+    return _go_encode(value).translate(_HTML_ESCAPES)
 
 
-def _go_numbers(value: Any) -> Any:
-    """Whole floats as the integers Go's encoder writes for them."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return int(value)
+def _go_encode(value: Any) -> str:
     if isinstance(value, dict):
-        return {k: _go_numbers(v) for k, v in value.items()}
+        members = (f"{_go_encode(str(k))}:{_go_encode(value[k])}" for k in sorted(value, key=str))
+        return "{" + ",".join(members) + "}"
     if isinstance(value, list):
-        return [_go_numbers(v) for v in value]
-    return value
+        return "[" + ",".join(_go_encode(v) for v in value) + "]"
+    if isinstance(value, float):
+        return go_json_float(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def go_json_float(number: float) -> str:
+    """``number`` as Go's JSON encoder writes a float64: the shortest digits that read back
+    as it, in plain decimals from 1e-6 up to 1e21 (a whole number without a fraction),
+    with an exponent outside that range, a negative exponent without leading zeros."""
+    magnitude = abs(number)
+    if number.is_integer() and magnitude < 1e21:
+        return "-0" if number == 0 and math.copysign(1.0, number) < 0 else str(int(number))
+    if magnitude < 1e-6 or magnitude >= 1e21:
+        return repr(number).replace("e-0", "e-")
+    return format(Decimal(repr(number)), "f")
 
 
 def go_map_text(value: Any) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from cloudtty_sandbox.schema import CrdSchema
-from cloudtty_sandbox.schemaplan import go_map_text, go_quote
+from cloudtty_sandbox.schemaplan import go_json, go_json_float, go_map_text, go_quote
 from cloudtty_sandbox.schemawalk import walk_prune
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -448,6 +448,27 @@ def test_served_strict_creates_name_embedded_metadata_fields_with_bracketed_map_
 )
 def test_strings_are_quoted_as_go_quotes_them(text: str, quoted: str) -> None:
     assert go_quote(text) == quoted
+
+
+@pytest.mark.parametrize(
+    ("number", "written"),
+    [
+        (1e-07, "1e-7"),
+        (-3.5e-10, "-3.5e-10"),
+        (1e-100, "1e-100"),
+        (1e-06, "0.000001"),
+        (1.5e-05, "0.000015"),
+        (0.1, "0.1"),
+        (2.0, "2"),
+        (-0.0, "-0"),
+        (1e20, "100000000000000000000"),
+        (1e21, "1e+21"),
+        (1.2345678901234569e23, "1.2345678901234569e+23"),
+    ],
+)
+def test_floats_are_written_as_go_writes_them(number: float, written: str) -> None:
+    assert go_json_float(number) == written
+    assert go_json({"x": [number]}) == f'{{"x":[{written}]}}'
 
 
 def test_maps_are_printed_as_go_prints_them_with_plus_v() -> None:
