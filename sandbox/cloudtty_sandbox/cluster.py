@@ -176,36 +176,24 @@ class Cluster:
         )
 
     @staticmethod
-    def _unknown_beside_status(rtype: ResourceType, body: dict[str, Any]) -> list[str]:
-        """The unknown fields of ``body`` outside its metadata and status, which a write of the
-        status subresource leaves as they are stored: the API server decodes the whole body
-        first, so it reports them all the same."""
-        if rtype.schema is None or not body.keys() - {"apiVersion", "kind", "metadata", "status"}:
-            return []
-        probe = {k: clone(v) for k, v in body.items() if k not in ("metadata", "status")}
-        probe["metadata"] = {}
-        try:
-            return rtype.schema.prune(probe)
-        except DecodeError:  # an embedded object the write leaves as stored
-            return []
-
-    @staticmethod
-    def _unknown_in_status(rtype: ResourceType, body: dict[str, Any]) -> list[str]:
-        """The unknown fields of the status of ``body``, which the write resets (a custom
-        resource with a status subresource, written through the main resource): the API
-        server decodes the whole body before the reset, so it reports them all the same."""
-        status = body.get("status")
-        if rtype.schema is None or not isinstance(status, dict) or not status:
+    def _unknown_discarded(rtype: ResourceType, body: dict[str, Any], *, status: bool) -> list[str]:
+        """The unknown fields of the part of ``body`` that the write does not keep: its status
+        (``status``; a custom resource with a status subresource, written through the main
+        resource) or all but its metadata and status (a write of the status subresource).
+        The API server decodes the whole body first, so it reports them all the same."""
+        if rtype.schema is None:
             return []
         probe = {
-            "apiVersion": body.get("apiVersion"),
-            "kind": body.get("kind"),
-            "metadata": {},
-            "status": clone(status),
+            key: clone(value)
+            for key, value in body.items()
+            if key not in ("apiVersion", "kind", "metadata") and (key == "status") == status
         }
+        if not probe:
+            return []
+        probe.update(apiVersion=body.get("apiVersion"), kind=body.get("kind"), metadata={})
         try:
-            return [path for path in rtype.schema.prune(probe) if path.startswith("status")]
-        except DecodeError:  # an embedded object the status cannot hold: reset all the same
+            return rtype.schema.prune(probe)
+        except DecodeError:  # an embedded object the write does not keep
             return []
 
     def _decode_metadata(self, rtype: ResourceType, body: dict[str, Any]) -> list[str]:
@@ -234,8 +222,9 @@ class Cluster:
         discarded: list[str] | None = None,
     ) -> None:
         """Default, prune and validate ``obj``; ``unknown`` holds the metadata fields its
-        decoding dropped (the first of the unknown fields Strict refuses). Unknown fields go
-        to ``warnings`` when it is given (``fieldValidation=Warn``, the API server's default)."""
+        decoding dropped (the first of the unknown fields Strict refuses), ``discarded`` those
+        of the part of the body the write does not keep. Unknown fields go to ``warnings``
+        when it is given (``fieldValidation=Warn``, the API server's default)."""
         name = obj["metadata"].get("name") or obj["metadata"].get("generateName") or ""
         causes = meta.validate_metadata(
             obj["metadata"], namespaced=rtype.namespaced, name_rule=rtype.name_rule
@@ -243,16 +232,15 @@ class Cluster:
         if old is not None and causes:
             # Names were checked on create; updates only re-check labels and annotations.
             causes = [c for c in causes if c.field != "metadata.name"]
-        dropped = [*unknown, *discarded] if discarded else unknown
+        pruned: list[str] = []
         if rtype.schema is not None:
             rtype.schema.default(obj)
             try:
                 pruned = rtype.schema.prune(obj)
             except DecodeError as exc:
                 raise self._undecodable(rtype, str(exc)) from None
-            if pruned:
-                # One body's pruned paths, found in two parts: listed sorted together.
-                dropped = [*unknown, *(sorted([*pruned, *discarded]) if discarded else pruned)]
+        # One body's pruned paths, found in two parts: listed sorted together.
+        dropped = [*unknown, *(sorted([*pruned, *discarded]) if discarded else pruned)]
         if dropped and strict:
             raise self._undecodable(
                 rtype,
@@ -376,7 +364,7 @@ class Cluster:
         meta_["generation"] = 1
         discarded: list[str] = []
         if rtype.has_status and rtype.is_crd:
-            discarded = self._unknown_in_status(rtype, body)
+            discarded = self._unknown_discarded(rtype, body, status=True)
             body.pop("status", None)
         strategy = self.strategy(rtype)
         if rtype.schema is None and not isinstance(meta_.get("name"), str):
@@ -475,7 +463,7 @@ class Cluster:
             else:
                 new.pop("status", None)
             if rtype.is_crd and (strict or warnings is not None):
-                discarded = self._unknown_beside_status(rtype, body)
+                discarded = self._unknown_discarded(rtype, body, status=False)
         else:
             new = body
             new_meta["name"] = name
@@ -489,7 +477,7 @@ class Cluster:
             new_meta.pop("selfLink", None)
             if rtype.has_status and not with_status:
                 if rtype.is_crd and body.get("status") != old.get("status"):
-                    discarded = self._unknown_in_status(rtype, body)
+                    discarded = self._unknown_discarded(rtype, body, status=True)
                 if "status" in old:
                     new["status"] = old["status"]
                 else:
